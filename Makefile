@@ -1,0 +1,188 @@
+# xboot top-level build.
+#
+#   make               everything: BPF objects + skeletons, userspace, kmod
+#   make test          every suite (unit, bpf, netns, vm, fuzz smoke)
+#   make demo          a real PXE client boots from xboot in namespaces
+#   make bench-dhcp    DHCP benchmark against dnsmasq and Kea
+#   make fuzz          long fuzzing campaigns (FUZZ_SECONDS per target)
+#   make SANITIZE=1    userspace with ASan + UBSan
+#   make V=1           show commands
+#   make KDIR=...      build the kernel module against another tree
+
+ifeq ($(V),1)
+Q :=
+msg = @true
+else
+Q := @
+msg = @printf '  %-8s %s\n' '$(1)' '$(2)'
+endif
+
+B := build
+KDIR ?= $(firstword $(wildcard /lib/modules/*-amd64/build /usr/src/linux-headers-*-amd64))
+
+CC ?= gcc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+PKGS := libbpf libxdp liburing sqlite3 libnl-genl-3.0 libmnl
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CFLAGS := -O2 -g -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
+	  -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	  -D_GNU_SOURCE -Iinclude -Iuserspace/lib -Iuserspace/xbootd -I$(B)/include
+ifeq ($(SANITIZE),1)
+CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=address,undefined
+endif
+CFLAGS += $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+LDLIBS := $(PKG_LIBS) -lelf -lz
+
+BPF_CFLAGS := -O2 -g -Wall -Werror -target bpf -D__TARGET_ARCH_x86 \
+	-Iinclude -I/usr/include/$(shell $(CC) -dumpmachine)
+
+# --- sources -------------------------------------------------------------
+LIB_SRC := $(wildcard userspace/lib/*.c)
+XBOOTD_SRC := $(wildcard userspace/xbootd/*.c)
+XBOOTCTL_SRC := $(wildcard userspace/xbootctl/*.c)
+BPF_SRC := $(wildcard ebpf/*.bpf.c)
+SKELS := $(patsubst ebpf/%.bpf.c,$(B)/include/%.skel.h,$(BPF_SRC))
+BPF_OBJS := $(patsubst ebpf/%.bpf.c,$(B)/ebpf/%.bpf.o,$(BPF_SRC))
+
+obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
+LIB_OBJ := $(call obj,$(LIB_SRC))
+XBOOTD_OBJ := $(call obj,$(XBOOTD_SRC))
+# Everything of xbootd but main(): linked into unit and BPF tests.
+XBOOTD_CORE_OBJ := $(filter-out %/main.o,$(XBOOTD_OBJ))
+XBOOTCTL_OBJ := $(call obj,$(XBOOTCTL_SRC))
+
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
+BPFT_SRC := $(wildcard tests/bpf/test_*.c)
+BPFT_BIN := $(patsubst tests/bpf/%.c,$(B)/tests/bpf/%,$(BPFT_SRC))
+TOOL_SRC := $(wildcard tests/lib/*.c)
+TOOL_OBJ := $(call obj,$(TOOL_SRC))
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
+
+PROGS := $(B)/xbootd $(B)/xbootctl
+
+.PHONY: all userspace bpf kmod tests fuzz-build test demo bench-dhcp fuzz \
+	check clean setup format
+.DEFAULT_GOAL := all
+
+all: bpf userspace tests fuzz-build kmod
+
+setup:
+	$(Q)scripts/setup
+
+# Rebuild everything when the flags change (e.g. SANITIZE=1).
+$(B)/.flags: FORCE
+	$(Q)mkdir -p $(B)
+	$(Q)echo '$(CFLAGS) $(LDFLAGS)' | cmp -s - $@ || echo '$(CFLAGS) $(LDFLAGS)' > $@
+FORCE:
+
+# --- BPF -----------------------------------------------------------------
+bpf: $(SKELS)
+
+$(B)/ebpf/%.bpf.o: ebpf/%.bpf.c $(wildcard include/xboot/*.h ebpf/*.h)
+	$(call msg,BPF,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(B)/include/%.skel.h: $(B)/ebpf/%.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*) > $@.tmp && mv $@.tmp $@
+
+# --- userspace -----------------------------------------------------------
+userspace: $(PROGS)
+
+$(B)/obj/%.o: %.c $(B)/.flags $(SKELS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(B)/xbootd: $(XBOOTD_OBJ) $(LIB_OBJ)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/xbootctl: $(XBOOTCTL_OBJ) $(LIB_OBJ)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# --- tests ---------------------------------------------------------------
+tests: $(UNIT_BIN) $(BPFT_BIN) $(patsubst tests/lib/%.c,$(B)/tests/%,$(TOOL_SRC))
+
+$(B)/tests/unit/%: $(B)/obj/tests/unit/%.o $(XBOOTD_CORE_OBJ) $(LIB_OBJ)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+$(B)/tests/bpf/%: $(B)/obj/tests/bpf/%.o $(XBOOTD_CORE_OBJ) $(LIB_OBJ)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+# Standalone test tools (packet generators, ...): one .c each.
+$(B)/tests/%: $(B)/obj/tests/lib/%.o $(XBOOTD_CORE_OBJ) $(LIB_OBJ)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# libFuzzer targets: the target file #includes the sources it fuzzes.
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
+	-Iinclude -Iuserspace/lib -Iuserspace/xbootd -I$(B)/include $(PKG_CFLAGS)
+fuzz-build: $(FUZZ_BIN)
+
+$(B)/fuzz/%: tests/fuzz/%.c $(XBOOTD_SRC) $(LIB_SRC) $(SKELS)
+	$(call msg,FUZZ,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
+
+FUZZ_SECONDS ?= 600
+fuzz: fuzz-build
+	$(Q)for f in $(FUZZ_BIN); do \
+		n=$$(basename $$f); mkdir -p $(B)/corpus/$$n; \
+		$$f -max_total_time=$(FUZZ_SECONDS) $(B)/corpus/$$n tests/fuzz/corpus/$$n || exit 1; \
+	done
+
+# --- kernel module -------------------------------------------------------
+kmod:
+ifneq ($(KDIR),)
+	$(call msg,KMOD,$(KDIR))
+	$(Q)$(MAKE) -C $(KDIR) M=$(CURDIR) $(if $(filter 1,$(V)),V=1) modules >$(B)/kmod.log 2>&1 \
+		|| { cat $(B)/kmod.log; exit 1; }
+else
+	@echo "  SKIP     kmod: no kernel headers (install linux-headers-amd64 or set KDIR)"
+endif
+
+check:
+ifneq ($(KDIR),)
+	$(Q)$(MAKE) -C $(KDIR) M=$(CURDIR) C=2 modules
+endif
+
+# --- suites and demos ----------------------------------------------------
+test:
+	$(Q)scripts/setup
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tests/run
+
+demo:
+	$(Q)scripts/setup
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)scripts/demo
+
+bench-dhcp:
+	$(Q)scripts/setup
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)bench/dhcp.sh
+
+format:
+	$(Q)clang-format -i $(XBOOTD_SRC) $(XBOOTCTL_SRC) $(LIB_SRC) $(BPF_SRC) \
+		$(wildcard userspace/*/*.h include/*/*.h ebpf/*.h kmod/*.[ch])
+
+clean:
+	$(Q)rm -rf $(B)
+	$(Q)[ -z "$(KDIR)" ] || $(MAKE) -C $(KDIR) M=$(CURDIR) clean >/dev/null 2>&1 || true
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

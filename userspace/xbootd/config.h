@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * xbootd's configuration: dnsmasq-style `key=value` lines in a file, and the
+ * same keys as `--key=value` on the command line (applied after the file).
+ */
+#ifndef XBOOTD_CONFIG_H
+#define XBOOTD_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <netinet/in.h>
+
+#include "xboot/dhcp.h"
+#include "xboot/xdp.h"
+
+#define CFG_MAX_INTERFACES 8
+#define CFG_MAX_RANGES XB_MAX_SUBNETS
+#define CFG_MAX_DNS 4
+#define CFG_PATH_MAX 256
+
+enum cfg_xdp {
+	CFG_XDP_AUTO = 0,
+	CFG_XDP_NATIVE,
+	CFG_XDP_GENERIC,
+	CFG_XDP_OFF,
+};
+
+struct cfg_range {
+	struct in_addr start, end; /* inclusive */
+	struct in_addr mask;       /* 0.0.0.0: take the interface's prefix */
+	uint32_t lease_s;          /* 0: cfg.lease_s */
+	struct in_addr router;     /* 0.0.0.0: none */
+};
+
+struct cfg_host {
+	uint8_t mac[6];
+	struct in_addr ip;          /* 0.0.0.0: no fixed address */
+	char hostname[XB_HOSTNAME_MAX + 1];
+	char profile[64];           /* boot profile name, "" for default */
+};
+
+struct config {
+	char interfaces[CFG_MAX_INTERFACES][16];
+	int ninterfaces;
+	enum xb_mode mode;
+
+	struct cfg_range ranges[CFG_MAX_RANGES];
+	int nranges;
+	uint32_t lease_s;       /* default lease time, `lease-time=` */
+	struct in_addr routers[CFG_MAX_RANGES]; /* `router=`, matched to ranges */
+	int nrouters;
+	struct in_addr dns[CFG_MAX_DNS];
+	int ndns;
+	char domain[64];
+
+	struct cfg_host *hosts; /* `host=`; malloc'd, nhosts entries */
+	int nhosts;
+
+	/* `boot-file=CLASS,PATH-OR-URL`, indexed by enum xb_class. "" = unset */
+	char boot_file[XB_NCLASS][DHCP_FILE_LEN];
+	char pxe_menu[64];      /* `pxe-menu=TEXT`: send PXE menu (43.8/9/10) */
+	uint8_t pxe_timeout;    /* `pxe-timeout=`: menu prompt seconds */
+
+	char tftp_root[CFG_PATH_MAX];
+	uint16_t http_port;
+	char state_dir[CFG_PATH_MAX];
+	char control_socket[CFG_PATH_MAX];
+	enum cfg_xdp xdp;
+	struct in_addr server_addr; /* `server-address=`: 0 = interface's */
+	int verbose;
+};
+
+#define XBOOTD_DEFAULT_STATE_DIR "/var/lib/xboot"
+#define XBOOTD_DEFAULT_CONTROL_SOCKET "/run/xboot/xbootd.sock"
+#define XBOOTD_DEFAULT_LEASE_S 3600
+#define XBOOTD_DEFAULT_HTTP_PORT 8080
+#define XBOOTD_DEFAULT_TFTP_ROOT "/srv/tftp"
+
+/* Error message from a failed parse: "FILE:LINE: reason" or "--key: reason". */
+struct cfg_error {
+	char msg[512];
+};
+
+void config_init(struct config *cfg);
+void config_free(struct config *cfg);
+/* Parse one `key=value` (no leading "--"); where names the source for errors
+ * (e.g. "xboot.conf:12" or "--dhcp-range"). Returns 0 or -EINVAL. */
+int config_set(struct config *cfg, const char *key, const char *value,
+	       const char *where, struct cfg_error *err);
+/* Parse a whole file. Comments start with '#'; blank lines are ignored. */
+int config_load_file(struct config *cfg, const char *path,
+		     struct cfg_error *err);
+/* Parse argv for `--key=value` / `--key value` options (and -c FILE, -v,
+ * -h); the file named by -c is loaded first. Returns 0, -EINVAL, or 1 when
+ * the caller should exit 0 (help printed). */
+int config_from_args(struct config *cfg, int argc, char **argv,
+		     struct cfg_error *err);
+/* Cross-key checks after everything is parsed (a range needs an interface,
+ * proxy mode takes no range, ...). */
+int config_validate(struct config *cfg, struct cfg_error *err);
+
+const char *xb_class_name(int class);
+int xb_class_from_name(const char *name);
+
+#endif /* XBOOTD_CONFIG_H */
