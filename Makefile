@@ -113,18 +113,23 @@ $(B)/xbootctl: $(XBOOTCTL_OBJ) $(LIB_OBJ)
 # --- tests ---------------------------------------------------------------
 tests: $(UNIT_BIN) $(BPFT_BIN) $(patsubst tests/lib/%.c,$(B)/tests/%,$(TOOL_SRC))
 
-$(B)/tests/unit/%: $(B)/obj/tests/unit/%.o $(XBOOTD_CORE_OBJ) $(LIB_OBJ)
+# Tests link an archive, so each pulls in only the objects it uses.
+$(B)/libxbootd.a: $(XBOOTD_CORE_OBJ) $(LIB_OBJ)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(B)/tests/unit/%: $(B)/obj/tests/unit/%.o $(B)/libxbootd.a
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
-$(B)/tests/bpf/%: $(B)/obj/tests/bpf/%.o $(XBOOTD_CORE_OBJ) $(LIB_OBJ)
+$(B)/tests/bpf/%: $(B)/obj/tests/bpf/%.o $(B)/libxbootd.a
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
 # Standalone test tools (packet generators, ...): one .c each.
-$(B)/tests/%: $(B)/obj/tests/lib/%.o $(XBOOTD_CORE_OBJ) $(LIB_OBJ)
+$(B)/tests/%: $(B)/obj/tests/lib/%.o $(B)/libxbootd.a
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

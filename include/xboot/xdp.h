@@ -5,7 +5,8 @@
  * here; the XDP program only applies it.
  *
  * Maps (names as in the BPF object):
- *   xb_config   ARRAY[1]                      -> struct xb_config
+ *   xb_config   HASH  __u32 ifindex            -> struct xb_config
+ *               (one program serves every interface; no entry: pass)
  *   xb_subnets  ARRAY[XB_MAX_SUBNETS]         -> struct xb_subnet
  *   xb_tmpl     ARRAY[XB_MAX_SUBNETS*XB_NCLASS] -> struct xb_tmpl
  *               index = subnet * XB_NCLASS + class
@@ -25,6 +26,7 @@
 #include "dhcp.h"
 
 #define XB_MAX_SUBNETS 16
+#define XB_MAX_IFACES 8
 #define XB_MAX_LEASES 65536
 #define XB_MAX_RESV 65536
 #define XB_FREE_QUEUE_LEN 65536
