@@ -98,6 +98,13 @@ int config_from_args(struct config *cfg, int argc, char **argv,
 /* Cross-key checks after everything is parsed (a range needs an interface,
  * proxy mode takes no range, ...). */
 int config_validate(struct config *cfg, struct cfg_error *err);
+/* Checks that need the interfaces' addresses (addr[i]/mask[i], n of them,
+ * from rtnl): a range without NETMASK takes the mask of the interface
+ * subnet that holds it, each `router=` goes to its range (cfg_range.router),
+ * and hosts outside every subnet are warned about. Call after
+ * config_validate(); -EINVAL with err set. */
+int config_resolve(struct config *cfg, const struct in_addr *addr,
+		   const struct in_addr *mask, int n, struct cfg_error *err);
 
 const char *xb_class_name(int class);
 int xb_class_from_name(const char *name);
