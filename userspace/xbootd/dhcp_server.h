@@ -90,7 +90,9 @@ int dhcp_server_handle(struct dhcp_server *srv, const struct dhcp_rx *rx,
 		       struct dhcp_tx *tx);
 const uint64_t *dhcp_server_stats(struct dhcp_server *srv);
 /* The per-subnet, per-class templates this server answers with, for the
- * XDP program: t[subnet * XB_NCLASS + class]. */
+ * XDP program: t[subnet * XB_NCLASS + class]; *count entries. In proxy mode
+ * there are no subnets: the proxy templates are t[0 .. XB_NCLASS). A slot
+ * without XB_TMPL_F_VALID is never answered. */
 const struct xb_tmpl *dhcp_server_templates(struct dhcp_server *srv,
 					    int *count);
 

@@ -24,6 +24,10 @@
 
 struct lease_db;
 
+/* How long an OFFERed address stays held for the client (also XDP's
+ * xb_config.offer_hold_s). */
+#define LEASE_OFFER_HOLD_S 30
+
 struct lease {
 	uint8_t mac[6];
 	struct in_addr ip;
@@ -48,13 +52,36 @@ int lease_db_create(struct lease_db **out, const struct config *cfg,
 void lease_db_destroy(struct lease_db *db);
 void lease_db_set_hooks(struct lease_db *db, const struct lease_hooks *h,
 			void *ctx);
+/* Tell the allocator about a local interface address: ranges with mask 0
+ * inside addr/mask take that prefix, and ranges on it become local
+ * (XB_SUBNET_F_LOCAL: they serve requests with giaddr 0). Returns how many
+ * ranges are on it. dhcp_server_create() calls it for its interface. */
+int lease_db_set_local(struct lease_db *db, struct in_addr addr,
+		       struct in_addr mask);
+/* Wall clock used for offers, binds and expiry (tests); default time(). */
+void lease_db_set_clock(struct lease_db *db, time_t (*now)(void *arg),
+			void *arg);
+
+/* Subnets are the configured ranges, same index. */
+int lease_nsubnets(struct lease_db *db);
+/* net/mask/lease_s/flags of a subnet, as XDP's xb_subnets wants them. */
+int lease_subnet_info(struct lease_db *db, int subnet, struct xb_subnet *out);
+/* The subnet whose net/mask contains addr, -ENOENT if none. */
+int lease_subnet_of(struct lease_db *db, struct in_addr addr);
+/* The `host=` entry for mac, or NULL. */
+const struct cfg_host *lease_find_host(struct lease_db *db,
+				       const uint8_t mac[6]);
 
 /* Which configured range (subnet) serves a request that arrived on the
  * local interface (giaddr 0: the range on the interface's prefix) or via a
  * relay (the range whose subnet contains giaddr). -ENOENT if none. */
 int lease_subnet_for(struct lease_db *db, struct in_addr giaddr);
 
+/* The address mac holds (offered or bound; bound wins), or NULL. */
 const struct lease *lease_find_mac(struct lease_db *db, const uint8_t mac[6]);
+/* What is known about ip: held, declined, released, or free but with its
+ * last client remembered (state LEASE_FREE, that client's MAC); NULL for
+ * an address nobody has had, one lent to XDP, or one not ours. */
 const struct lease *lease_find_ip(struct lease_db *db, struct in_addr ip);
 
 /* Choose an address for mac in subnet: its reservation, its current or
@@ -81,9 +108,14 @@ void lease_unlend(struct lease_db *db, int subnet, struct in_addr ip);
 /* Record what XDP did (XB_EV_OFFER / XB_EV_ACK from the ring buffer). */
 int lease_apply_xdp_event(struct lease_db *db, const struct xb_event *ev);
 
+/* Self-check of the allocator's invariants (tests, fuzzing): 0 or
+ * -EUCLEAN after logging what is wrong. O(addresses). */
+int lease_db_check(struct lease_db *db);
+
 int lease_foreach(struct lease_db *db,
 		  int (*fn)(const struct lease *l, void *arg), void *arg);
-/* Counts for status: per subnet total, free, queued, leased. */
+/* Counts for status: per subnet total, free, queued, leased (subnet -1:
+ * every subnet). */
 struct lease_counts {
 	int total, free, queued, offered, bound, declined;
 };
