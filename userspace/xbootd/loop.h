@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * xbootd's one io_uring event loop: DHCP sockets, replies, the 1 s tick,
+ * the XDP ring buffer, signals and the control socket. Every operation in
+ * flight carries its kind and its object in user_data; loop.c dispatches
+ * each completion to one small handler per kind.
+ */
+#ifndef XBOOTD_LOOP_H
+#define XBOOTD_LOOP_H
+
+#include <stdint.h>
+#include <liburing.h>
+
+struct loop;
+struct xbootd;
+
+enum loop_op {
+	LOOP_OP_DHCP_RECV = 1,
+	LOOP_OP_DHCP_SEND,
+	LOOP_OP_TIMER,
+	LOOP_OP_SIGNAL,
+	LOOP_OP_XDP_POLL,
+	LOOP_OP_CANCEL,     /* removing another operation; result unused */
+	LOOP_OP_CTL_ACCEPT, /* control.c's operations */
+	LOOP_OP_CTL_RECV,
+	LOOP_OP_CTL_SEND,
+	LOOP_OP_MAX,
+};
+
+/* Objects named in user_data are 16-byte aligned: the low 4 bits are the op. */
+#define LOOP_OP_BITS 4
+#define LOOP_ALIGNED __attribute__((aligned(1 << LOOP_OP_BITS)))
+
+static inline void loop_sqe_data(struct io_uring_sqe *sqe, void *obj,
+				 enum loop_op op)
+{
+	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)obj | op);
+}
+
+/* Open the DHCP sockets of every interface in d and the control socket. */
+int loop_create(struct loop **out, struct xbootd *d);
+/* Run until SIGTERM or SIGINT; 0 on a clean stop. */
+int loop_run(struct loop *l);
+void loop_destroy(struct loop *l);
+/* A submission entry, submitting what is queued if the ring is full. */
+struct io_uring_sqe *loop_get_sqe(struct loop *l);
+
+#endif /* XBOOTD_LOOP_H */
