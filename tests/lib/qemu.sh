@@ -1,0 +1,98 @@
+# qemu PXE clients for the VM tests and the demo: a real firmware (SeaBIOS +
+# iPXE option ROM, or OVMF + the iPXE EFI ROM) booting with `-boot n` from a
+# NIC on the tap of tests/lib/netns.sh (nx_bridge + nx_tap first: qemu runs
+# inside the client namespace, its tap is a port of the bridge there).
+#
+# Software emulation only (-accel tcg): no KVM needed, and nothing the
+# firmware does can leave the namespaces.
+#
+# The serial console is the firmware's log:
+#   - SeaBIOS mirrors the VGA text console (which iPXE writes to) to the
+#     serial port named by the fw_cfg file etc/sercon-port (a little-endian
+#     integer: 0x3f8 = COM1).
+#   - OVMF and the iPXE EFI driver write to the serial console themselves.
+#
+# Usage (after sourcing netns.sh):
+#   qx_require bios|uefi
+#   qx_boot pc1 bios 52:54:00:12:34:56      # starts qemu, returns at once
+#   qx_wait pc1 'Filename: ' 90             # 0 when the console shows it
+#   qx_console pc1                          # the console as plain text
+#   qx_stop pc1
+
+QX_ROM_DIR=/usr/lib/ipxe/qemu
+QX_OVMF_CODE=/usr/share/OVMF/OVMF_CODE.fd
+QX_OVMF_VARS=/usr/share/OVMF/OVMF_VARS.fd
+
+# qx_require FIRMWARE: everything a VM test needs; a missing package is a
+# broken setup (fail), a missing kernel feature is a skip.
+qx_require() {
+	nx_require_cmd qemu-system-x86_64 qemu-system-x86
+	[ -r $QX_ROM_DIR/pxe-e1000.rom ] || nx_fail "no iPXE ROM: run scripts/setup (ipxe-qemu)"
+	if [ "$1" = uefi ]; then
+		if [ ! -r $QX_OVMF_CODE ] || [ ! -r $QX_OVMF_VARS ]; then
+			nx_fail "no OVMF: run scripts/setup (ovmf)"
+		fi
+		[ -r $QX_ROM_DIR/efi-e1000.rom ] || nx_fail "no iPXE EFI ROM: run scripts/setup (ipxe-qemu)"
+	fi
+	[ -c /dev/net/tun ] || nx_skip "no /dev/net/tun (TUN/TAP) in this kernel"
+}
+
+# qx_boot NAME FIRMWARE MAC: boot a PXE client on $NX_TAP. Console in
+# $NX_TMP/NAME.serial, qemu's own messages in $NX_TMP/NAME-qemu.log.
+qx_boot() {
+	local name=$1 fw=$2 mac=$3 args
+	args=(-accel tcg -m 256 -nographic -no-reboot -boot n
+		-netdev "tap,id=n0,ifname=$NX_TAP,script=no,downscript=no"
+		-serial "file:$NX_TMP/$name.serial" -monitor none -display none)
+	case $fw in
+	bios)
+		printf '\xf8\x03' >"$NX_TMP/sercon-port"
+		args+=(-device "e1000,netdev=n0,mac=$mac,romfile=$QX_ROM_DIR/pxe-e1000.rom"
+			-fw_cfg "name=etc/sercon-port,file=$NX_TMP/sercon-port")
+		;;
+	uefi)
+		cp $QX_OVMF_VARS "$NX_TMP/$name-vars.fd"
+		args+=(-device "e1000,netdev=n0,mac=$mac,romfile=$QX_ROM_DIR/efi-e1000.rom"
+			-drive "if=pflash,format=raw,readonly=on,file=$QX_OVMF_CODE"
+			-drive "if=pflash,format=raw,file=$NX_TMP/$name-vars.fd")
+		;;
+	*) nx_fail "qx_boot: firmware $fw" ;;
+	esac
+	: >"$NX_TMP/$name.serial"
+	nx_log "qemu ($fw, $mac) boots from the network on $NX_TAP"
+	ip netns exec "$NX_CLI" qemu-system-x86_64 "${args[@]}" \
+		>"$NX_TMP/$name-qemu.log" 2>&1 </dev/null &
+	eval "QX_PID_$name=$!"
+	nx_track $!
+}
+
+# qx_console NAME: the serial log as plain lines (no escape sequences,
+# carriage returns or backspaced spinners).
+qx_console() {
+	perl -pe 's/\e\[[0-9;?=]*[A-Za-z]//g; s/\ec//g; s/\r\n?/\n/g;
+		1 while s/[^\n\x08]\x08//; s/\x08//g' "$NX_TMP/$1.serial" |
+		grep -v '^[[:space:]]*$'
+}
+
+# qx_wait NAME REGEX SECONDS: wait until a console line matches (grep -E).
+# Returns 1 on timeout or when qemu exits first.
+qx_wait() {
+	local name=$1 re=$2 n=$(($3 * 2)) pid
+	eval "pid=\$QX_PID_$name"
+	while [ $n -gt 0 ]; do
+		qx_console "$name" | grep -Eq -- "$re" && return 0
+		kill -0 "$pid" 2>/dev/null || {
+			qx_console "$name" | grep -Eq -- "$re"
+			return
+		}
+		sleep 0.5
+		n=$((n - 1))
+	done
+	return 1
+}
+
+qx_stop() {
+	local pid
+	eval "pid=\${QX_PID_$1:-}"
+	[ -n "$pid" ] && nx_stop_pid "$pid" 5
+}
