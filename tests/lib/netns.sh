@@ -325,7 +325,9 @@ nx_xbootd() {
 	rm -f "$NX_CTL_SOCK"
 	nx_log "xbootd ${args[*]}"
 	echo "=== $(date +%T) xbootd ${args[*]}" >>"$NX_TMP/xbootd.log"
-	ip netns exec "$NX_SRV" "$XBOOTD" "${args[@]}" >>"$NX_TMP/xbootd.log" 2>&1 &
+	# nsenter, not `ip netns exec`: that one mounts a private /sys, which
+	# hides the host's bpffs where xbootd pins its XDP lease map.
+	nsenter --net=/run/netns/"$NX_SRV" "$XBOOTD" "${args[@]}" >>"$NX_TMP/xbootd.log" 2>&1 &
 	NX_XBOOTD_PID=$!
 	nx_track $NX_XBOOTD_PID
 	nx_wait_ctl 20 || {

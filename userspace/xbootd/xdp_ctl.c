@@ -23,6 +23,8 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <net/if.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/vfs.h>
 #include <linux/if_link.h>
 #include <linux/magic.h>
@@ -675,16 +677,30 @@ static int sync_queues(struct xdp_ctl *x)
 
 /* --- crash recovery ---------------------------------------------------- */
 
-/* The host's bpffs. `ip netns exec` hides it (it mounts a fresh /sys); a
- * bpffs mounted now would be a new, empty instance that dies with our
- * mount namespace, so run xbootd with nsenter --net= there instead. */
-static const char *bpffs_dir(void)
+/* The host's bpffs, mounted at /sys/fs/bpf if nothing is there yet (as
+ * systemd would). Under `ip netns exec` /sys is private to the process, so
+ * a bpffs mounted there dies with it and the pin cannot outlive a crash:
+ * run xbootd with `nsenter --net=` there instead. */
+static int is_bpffs(const char *dir)
 {
 	struct statfs fs;
 
-	if (!statfs("/sys/fs/bpf", &fs) && fs.f_type == BPF_FS_MAGIC)
-		return "/sys/fs/bpf";
-	return NULL;
+	return !statfs(dir, &fs) && fs.f_type == BPF_FS_MAGIC;
+}
+
+static const char *bpffs_dir(void)
+{
+	const char *dir = "/sys/fs/bpf";
+
+	if (is_bpffs(dir))
+		return dir;
+	if (mount("bpf", dir, "bpf", 0, "mode=0700")) {
+		pr_warn("xdp: cannot mount bpffs at %s: %s", dir,
+			strerror(errno));
+		return NULL;
+	}
+	pr_info("xdp: mounted bpffs at %s", dir);
+	return dir;
 }
 
 /* One pin per state directory: two xbootd instances never share one. */
