@@ -53,6 +53,7 @@ struct subnet {
 	bool mask_given, local;
 	uint32_t lease_s;
 	uint32_t free_head, free_tail;
+	uint32_t nqueued; /* slots with SLOT_QUEUED */
 };
 
 struct lease_db {
@@ -296,6 +297,22 @@ static bool same_net(const struct lease_db *db, int a, int b)
 	       db->sub[a].mask == db->sub[b].mask;
 }
 
+/* Every change of SLOT_QUEUED goes through these, so the per-subnet count
+ * that paces XDP's queue top-ups stays O(1) to read. */
+static void slot_set_queued(struct lease_db *db, struct slot *s)
+{
+	if (!(s->flags & SLOT_QUEUED))
+		db->sub[s->l.subnet].nqueued++;
+	s->flags |= SLOT_QUEUED;
+}
+
+static void slot_clear_queued(struct lease_db *db, struct slot *s)
+{
+	if (s->flags & SLOT_QUEUED)
+		db->sub[s->l.subnet].nqueued--;
+	s->flags &= ~SLOT_QUEUED;
+}
+
 /* Whether slot s may be given to mac now. */
 static bool slot_available(const struct lease_db *db, const struct slot *s,
 			   const uint8_t mac[6])
@@ -389,7 +406,7 @@ static void slot_hold(struct lease_db *db, struct slot *s,
 	if (!mac_eq(s->l.mac, mac))
 		s->l.hostname[0] = '\0';
 	mac_rehash(db, s, mac);
-	s->flags &= ~SLOT_QUEUED;
+	slot_clear_queued(db, s);
 	s->l.state = state;
 	s->l.expires = expires;
 	active_push(db, s);
@@ -459,7 +476,7 @@ static struct slot *take_back_queued(struct lease_db *db, int subnet)
 				    inet_ntoa(ip));
 		return NULL;
 	}
-	s->flags &= ~SLOT_QUEUED;
+	slot_clear_queued(db, s);
 	free_push(db, s, true);
 	return s;
 }
@@ -614,7 +631,7 @@ int lease_lend(struct lease_db *db, int subnet, struct in_addr *ips, int max)
 		struct slot *s = &db->slots[sn->free_head];
 
 		list_unlink(db, s, &sn->free_head, &sn->free_tail);
-		s->flags |= SLOT_QUEUED;
+		slot_set_queued(db, s);
 		s->l.state = LEASE_FREE;
 		ips[n++] = s->l.ip;
 	}
@@ -627,7 +644,7 @@ void lease_unlend(struct lease_db *db, int subnet, struct in_addr ip)
 
 	if (!s || !(s->flags & SLOT_QUEUED))
 		return;
-	s->flags &= ~SLOT_QUEUED;
+	slot_clear_queued(db, s);
 	free_push(db, s, true);
 }
 
@@ -724,6 +741,13 @@ static void count_slot(const struct slot *s, struct lease_counts *c)
 
 /* A scan, but only of the subnet's own range (and the few reservation
  * slots): cheap enough for a once-a-second status or queue top-up. */
+int lease_queued(struct lease_db *db, int subnet)
+{
+	if (subnet < 0 || subnet >= db->nsub)
+		return 0;
+	return (int)db->sub[subnet].nqueued;
+}
+
 void lease_count(struct lease_db *db, int subnet, struct lease_counts *c)
 {
 	uint32_t i, from = 0, to = db->npool;
@@ -929,6 +953,16 @@ int lease_db_check(struct lease_db *db)
 		pr_err("lease table: %u slots listed, %u expected", listed,
 		       expected);
 		err = -EUCLEAN;
+	}
+	for (r = 0; !err && r < db->nsub; r++) {
+		struct lease_counts c;
+
+		lease_count(db, r, &c);
+		if ((uint32_t)c.queued != db->sub[r].nqueued) {
+			pr_err("lease table: subnet %d counts %u queued, has %d",
+			       r, db->sub[r].nqueued, c.queued);
+			err = -EUCLEAN;
+		}
 	}
 	return err;
 }

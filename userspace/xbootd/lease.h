@@ -105,6 +105,8 @@ int lease_expire(struct lease_db *db, time_t now);
  * (they become queued); and give a queued address back (it becomes free). */
 int lease_lend(struct lease_db *db, int subnet, struct in_addr *ips, int max);
 void lease_unlend(struct lease_db *db, int subnet, struct in_addr ip);
+/* How many of subnet's addresses are lent to XDP right now; O(1). */
+int lease_queued(struct lease_db *db, int subnet);
 /* Record what XDP did (XB_EV_OFFER / XB_EV_ACK from the ring buffer). */
 int lease_apply_xdp_event(struct lease_db *db, const struct xb_event *ev);
 

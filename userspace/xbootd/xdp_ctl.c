@@ -628,14 +628,9 @@ static void queue_destroy(struct xdp_ctl *x, int subnet)
 static void queue_top_up(struct xdp_ctl *x, int subnet)
 {
 	struct in_addr ips[XDP_LEND_BATCH];
-	struct lease_counts c;
 	int want, n, i;
 
-	lease_count(x->db, subnet, &c);
-	want = c.free + c.queued;
-	if (want > XDP_QUEUE_TARGET)
-		want = XDP_QUEUE_TARGET;
-	want -= c.queued;
+	want = XDP_QUEUE_TARGET - lease_queued(x->db, subnet);
 	while (want > 0) {
 		n = lease_lend(x->db, subnet, ips,
 			       want < XDP_LEND_BATCH ? want : XDP_LEND_BATCH);
@@ -653,6 +648,18 @@ static void queue_top_up(struct xdp_ctl *x, int subnet)
 			return;
 		want -= n;
 	}
+}
+
+/* Refill as XDP drains a queue, not only once a tick: a boot storm can
+ * take thousands of addresses a second. */
+static void queues_refill_low(struct xdp_ctl *x)
+{
+	int i;
+
+	for (i = 0; i < x->nsubnets; i++)
+		if (x->queue_fd[i] >= 0 &&
+		    lease_queued(x->db, i) < XDP_QUEUE_TARGET / 2)
+			queue_top_up(x, i);
 }
 
 static int sync_queues(struct xdp_ctl *x)
@@ -928,6 +935,8 @@ int xdp_ctl_poll_events(struct xdp_ctl *x)
 	x->in_poll = 1;
 	n = ring_buffer__consume(x->rb);
 	x->in_poll = 0;
+	if (n > 0 && x->db)
+		queues_refill_low(x);
 	return n;
 }
 
