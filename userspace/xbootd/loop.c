@@ -709,15 +709,17 @@ int loop_run(struct loop *l)
 static int ring_init(struct loop *l)
 {
 	struct io_uring_params p = {
+		/* Completion work runs only when the loop waits, not in the
+		 * middle of SQLite's writes (DEFER_TASKRUN: 6.1 and later). */
 		.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER |
-			 IORING_SETUP_COOP_TASKRUN,
+			 IORING_SETUP_DEFER_TASKRUN,
 		.cq_entries = LOOP_CQ_ENTRIES,
 	};
 	int ret;
 
 	ret = io_uring_queue_init_params(LOOP_RING_ENTRIES, &l->ring, &p);
 	if (ret == -EINVAL) {
-		/* Kernels before 6.0 know neither flag. */
+		/* Kernels before 6.1 know neither flag. */
 		p = (struct io_uring_params){ .flags = IORING_SETUP_CQSIZE,
 					      .cq_entries = LOOP_CQ_ENTRIES };
 		ret = io_uring_queue_init_params(LOOP_RING_ENTRIES, &l->ring,

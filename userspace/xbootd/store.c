@@ -139,6 +139,11 @@ static int store_set_wal(struct store *st)
 	const unsigned char *mode;
 	int ret = -EIO;
 
+	/* xbootd is the database's only user (the lock file sees to that):
+	 * holding SQLite's locks for good saves two fcntl()s a transaction
+	 * and lets WAL run without its shared-memory index. */
+	if (store_exec(st, "PRAGMA locking_mode=EXCLUSIVE"))
+		return -EIO;
 	if (sqlite3_prepare_v2(st->db, "PRAGMA journal_mode=WAL", -1, &s,
 			       NULL) != SQLITE_OK)
 		return store_err(st, "journal_mode");
