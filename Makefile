@@ -69,6 +69,8 @@ PROGS := $(B)/xbootd $(B)/xbootctl
 .PHONY: all userspace bpf kmod tests fuzz-build test demo bench-dhcp fuzz \
 	check clean setup format
 .DEFAULT_GOAL := all
+# Keep intermediate objects (test .o files, BPF objects) between runs.
+.SECONDARY:
 
 all: bpf userspace tests fuzz-build kmod
 

@@ -28,8 +28,10 @@
 #include <sys/socket.h>
 
 #include "control.h"
+#include "http.h"
 #include "log.h"
 #include "loop.h"
+#include "tftp.h"
 #include "xbootd.h"
 
 #define LOOP_RING_ENTRIES 1024
@@ -83,6 +85,8 @@ struct loop {
 	struct io_uring ring;
 	struct xbootd *d;
 	struct control *ctl;
+	struct tftp *tftp;
+	struct http *http;
 	struct loop_iface ifs[CFG_MAX_INTERFACES];
 	int nifs;
 
@@ -103,6 +107,11 @@ struct loop {
 	int want_stop;
 	uint64_t tx_dropped;
 } LOOP_ALIGNED;
+
+struct io_uring *loop_ring(struct loop *l)
+{
+	return &l->ring;
+}
 
 struct io_uring_sqe *loop_get_sqe(struct loop *l)
 {
@@ -547,6 +556,8 @@ static void handle_timer(struct loop *l)
 	if (l->d->xdp)
 		xdp_ctl_tick(l->d->xdp, now);
 	control_tick(l->ctl);
+	tftp_tick(l->tftp, now);
+	http_tick(l->http, now);
 	timer_arm(l);
 }
 
@@ -653,6 +664,10 @@ static void handle_cqe(struct loop *l, struct io_uring_cqe *cqe)
 		return handle_xdp_poll(l, data, cqe->res);
 	if (op >= LOOP_OP_CTL_ACCEPT && op <= LOOP_OP_CTL_SEND)
 		return control_handle(l->ctl, op, obj, cqe->res);
+	if (op >= LOOP_OP_TFTP_FIRST && op <= LOOP_OP_TFTP_LAST)
+		return tftp_handle(l->tftp, op, obj, cqe->res);
+	if (op >= LOOP_OP_HTTP_FIRST && op <= LOOP_OP_HTTP_LAST)
+		return http_handle(l->http, op, obj, cqe->res);
 	if (cqe->res < 0)
 		return handle_error(l, op, obj, cqe->res);
 	switch (op) {
@@ -781,6 +796,12 @@ int loop_create(struct loop **out, struct xbootd *d)
 	ret = control_open(&l->ctl, l, d, d->cfg->control_socket);
 	if (ret)
 		goto err_ring;
+	ret = tftp_open(&l->tftp, l, d);
+	if (ret)
+		goto err_control;
+	ret = http_open(&l->http, l, d);
+	if (ret)
+		goto err_tftp;
 	for (i = 0; i < l->nrx; i++)
 		rx_arm(l, &l->rx[i]);
 	timer_arm(l);
@@ -789,6 +810,15 @@ int loop_create(struct loop **out, struct xbootd *d)
 	*out = l;
 	return 0;
 
+err_tftp:
+	io_uring_queue_exit(&l->ring);
+	tftp_close(l->tftp);
+	control_close(l->ctl);
+	goto err;
+err_control:
+	io_uring_queue_exit(&l->ring);
+	control_close(l->ctl);
+	goto err;
 err_ring:
 	io_uring_queue_exit(&l->ring);
 err:
@@ -810,6 +840,8 @@ void loop_destroy(struct loop *l)
 		return;
 	/* Exiting the ring cancels what is in flight before the buffers go. */
 	io_uring_queue_exit(&l->ring);
+	http_close(l->http);
+	tftp_close(l->tftp);
 	control_close(l->ctl);
 	for (i = 0; i < l->nifs; i++)
 		loop_iface_close(&l->ifs[i]);

@@ -24,11 +24,17 @@ enum loop_op {
 	LOOP_OP_CTL_ACCEPT, /* control.c's operations */
 	LOOP_OP_CTL_RECV,
 	LOOP_OP_CTL_SEND,
+	/* tftp.c's operations, dispatched to tftp_handle() */
+	LOOP_OP_TFTP_FIRST,
+	LOOP_OP_TFTP_LAST = LOOP_OP_TFTP_FIRST + 5,
+	/* http.c's operations, dispatched to http_handle() */
+	LOOP_OP_HTTP_FIRST,
+	LOOP_OP_HTTP_LAST = LOOP_OP_HTTP_FIRST + 5,
 	LOOP_OP_MAX,
 };
 
-/* Objects named in user_data are 16-byte aligned: the low 4 bits are the op. */
-#define LOOP_OP_BITS 4
+/* Objects named in user_data are 32-byte aligned: the low 5 bits are the op. */
+#define LOOP_OP_BITS 5
 #define LOOP_ALIGNED __attribute__((aligned(1 << LOOP_OP_BITS)))
 
 static inline void loop_sqe_data(struct io_uring_sqe *sqe, void *obj,
@@ -42,6 +48,8 @@ int loop_create(struct loop **out, struct xbootd *d);
 /* Run until SIGTERM or SIGINT; 0 on a clean stop. */
 int loop_run(struct loop *l);
 void loop_destroy(struct loop *l);
+/* The ring, for services that prepare their own submissions. */
+struct io_uring *loop_ring(struct loop *l);
 /* A submission entry, submitting what is queued if the ring is full. */
 struct io_uring_sqe *loop_get_sqe(struct loop *l);
 
