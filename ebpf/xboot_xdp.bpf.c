@@ -194,6 +194,8 @@ struct answer {
 	__be32 ciaddr;
 	__u8 msgtype;
 	__u8 proxy_ack; /* reply to the request's source (port 4011) */
+	__be32 server_id; /* the ingress interface's: templates carry the
+			   * first interface's, patched here */
 	__u32 len;      /* BOOTP payload length, set by answer_len() */
 };
 
@@ -646,7 +648,7 @@ static __always_inline void put_bootp_header(__u8 *p, const struct req *r,
 	m->flags = r->flags;
 	m->ciaddr = a->ciaddr;
 	m->yiaddr = a->yiaddr;
-	m->siaddr = a->tmpl->siaddr;
+	m->siaddr = a->tmpl->siaddr ? a->server_id : 0;
 	m->giaddr = r->giaddr;
 	copy_u64s(m->chaddr, ((const struct dhcp_msg *)req)->chaddr, 2);
 	copy_u64s((__u8 *)m->file, (const __u8 *)a->tmpl->file,
@@ -684,6 +686,9 @@ static __always_inline void build_payload(struct xdp_md *ctx,
 	copy_u64s(&reply[DHCP_FIXED_LEN + 3], a->tmpl->opts,
 		  XB_TMPL_OPTS_MAX / 8);
 	pos = DHCP_FIXED_LEN + 3 + a->tmpl->opts_len;
+	/* Every template opens with option 54. */
+	if (a->tmpl->opts[0] == DHO_SERVER_ID && a->tmpl->opts[1] == 4)
+		__builtin_memcpy(&reply[DHCP_FIXED_LEN + 5], &a->server_id, 4);
 
 	hn = hostname_len(a->resv);
 	if (hn) {
@@ -961,6 +966,7 @@ XB_GLOBAL int xb_offer(struct xdp_md *ctx, const struct req *r,
 	a.resv = bpf_map_lookup_elem(&xb_resv, &mac);
 	if (a.resv && a.resv->ip && a.resv->subnet != subnet)
 		return XB_STAT_PASS_MISMATCH;
+	a.server_id = cfg->server_ip;
 	a.len = answer_len(r, &a);
 	if (!a.len)
 		return XB_STAT_PASS_NO_ROOM;
@@ -1047,6 +1053,7 @@ XB_GLOBAL int xb_ack(struct xdp_md *ctx, const struct req *r,
 	a.resv = bpf_map_lookup_elem(&xb_resv, &mac);
 	a.yiaddr = old.ip;
 	a.ciaddr = r->ciaddr;
+	a.server_id = cfg->server_ip;
 	a.len = answer_len(r, &a);
 	if (!a.len)
 		return XB_STAT_PASS_NO_ROOM;
@@ -1090,6 +1097,7 @@ XB_GLOBAL int xb_proxy(struct xdp_md *ctx, const struct req *r,
 		__builtin_memcpy(mac.mac, r->mac.mac, 6);
 		a.resv = bpf_map_lookup_elem(&xb_resv, &mac);
 	}
+	a.server_id = cfg->server_ip;
 	a.len = answer_len(r, &a);
 	if (!a.len)
 		return XB_STAT_PASS_NO_ROOM;

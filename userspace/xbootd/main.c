@@ -168,7 +168,9 @@ static int xdp_start(struct xbootd *d)
 		ret = xdp_ctl_attach(x, d->ifaces[i].link.name, &si);
 	}
 	/* One program serves every interface, and its templates are per
-	 * subnet: the first interface's server supplies them. */
+	 * subnet: the first interface's server supplies them, and the
+	 * program puts the ingress interface's address in option 54 and
+	 * siaddr, as that interface's own server would. */
 	if (!ret)
 		ret = xdp_ctl_sync(x, d->ifaces[0].srv, d->leases);
 	if (ret) {
