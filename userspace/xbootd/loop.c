@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The event loop. Per interface: a UDP socket on 0.0.0.0:67 (and :4011 in
- * proxy mode) bound to the device, several recvmsg operations in flight on
+ * The event loop. Per interface: UDP sockets on 0.0.0.0:67 and :4011 (PXE
+ * boot-server requests) bound to the device, several recvmsg operations in flight on
  * each, and an AF_PACKET socket for replies to clients that have no address
  * yet (DHCP_TX_L2: the kernel cannot ARP for them).
  *
@@ -77,7 +77,7 @@ struct tx_slot {
 
 struct loop_iface {
 	int raw_fd;
-	struct dhcp_sock socks[2]; /* 67, then 4011 in proxy mode */
+	struct dhcp_sock socks[2]; /* 67, then 4011 */
 	int nsocks;
 };
 
@@ -187,8 +187,10 @@ static int loop_iface_open(struct loop *l, int i)
 {
 	struct xbootd_iface *xi = &l->d->ifaces[i];
 	struct loop_iface *li = &l->ifs[i];
+	/* 4011 in both modes: ProxyDHCP's boot-server requests, and PXE menu
+	 * picks (a reload may turn pxe-menu on without reopening sockets). */
 	uint16_t ports[2] = { DHCP_SERVER_PORT, PXE_BOOT_SERVER_PORT };
-	int n = l->d->cfg->mode == XB_MODE_PROXY ? 2 : 1, k, fd;
+	int n = 2, k, fd;
 
 	li->raw_fd = -1;
 	for (k = 0; k < n; k++) {
