@@ -97,8 +97,8 @@ static const struct {
 	  "boot-file: boot file is longer than 127 characters" },
 	{ "pxe-timeout=256", "pxe-timeout: '256' is not a number of seconds from 0 to 255" },
 	{ "pxe-timeout=1.5", "pxe-timeout: '1.5' is not a number" },
-	{ "http-port=0", "http-port: '0' is not a port number" },
 	{ "http-port=65536", "http-port: '65536' is not a port number" },
+	{ "http-root=srv/http", "http-root: 'srv/http' is not an absolute path" },
 	{ "state-dir=var/lib/xboot", "state-dir: 'var/lib/xboot' is not an absolute path" },
 	{ "control-socket=/run/xboot/"
 	  "0123456789012345678901234567890123456789012345678901234567890123"

@@ -37,7 +37,7 @@ static void usage(FILE *out)
 		"Commands:\n"
 		"  status   interfaces, XDP mode, lease counts\n"
 		"  leases   every lease: MAC, address, state, expiry, host name\n"
-		"  stats    DHCP and XDP counters\n\n"
+		"  stats    DHCP, XDP and HTTP counters\n\n"
 		"Options:\n"
 		"  --control-socket=PATH  xbootd's socket (default %s)\n"
 		"  --json                 print xbootd's JSON answer\n"
@@ -313,6 +313,8 @@ static void print_stats(struct json_object *o)
 {
 	print_counters(o, "dhcp");
 	print_counters(o, "xdp");
+	print_counters(o, "tftp");
+	print_counters(o, "http");
 }
 
 int main(int argc, char **argv)

@@ -511,6 +511,14 @@ static int set_tftp_root(struct config *cfg, const char *v, struct cfg_why *w)
 	return set_path(cfg->tftp_root, v, w);
 }
 
+static int set_tftp(struct config *cfg, const char *v, struct cfg_why *w)
+{
+	if (strcmp(v, "on") && strcmp(v, "off"))
+		return why(w, "'%s' is not on or off", v);
+	cfg->tftp_off = !strcmp(v, "off");
+	return 0;
+}
+
 static int set_state_dir(struct config *cfg, const char *v, struct cfg_why *w)
 {
 	return set_path(cfg->state_dir, v, w);
@@ -529,10 +537,21 @@ static int set_http_port(struct config *cfg, const char *v, struct cfg_why *w)
 {
 	unsigned long port;
 
-	if (parse_uint(v, 65535, &port) || port == 0)
+	if (parse_uint(v, 65535, &port))
 		return why(w, "'%s' is not a port number", v);
 	cfg->http_port = port;
 	return 0;
+}
+
+static int set_http_root(struct config *cfg, const char *v, struct cfg_why *w)
+{
+	return set_path(cfg->http_root, v, w);
+}
+
+static int set_ipxe_script(struct config *cfg, const char *v,
+			   struct cfg_why *w)
+{
+	return set_path(cfg->ipxe_script, v, w);
 }
 
 static int set_xdp(struct config *cfg, const char *v, struct cfg_why *w)
@@ -606,7 +625,14 @@ static const struct cfg_key cfg_keys[] = {
 	  "PXE menu prompt timeout (0-255)" },
 	{ "tftp-root", set_tftp_root, 0, "DIR",
 	  "TFTP root (default " XBOOTD_DEFAULT_TFTP_ROOT ")" },
-	{ "http-port", set_http_port, 0, "PORT", "HTTP boot port (default 8080)" },
+	{ "tftp", set_tftp, 0, "on|off",
+	  "serve TFTP on port 69 of each interface (default on)" },
+	{ "http-port", set_http_port, 0, "PORT",
+	  "HTTP boot port (default 8080, 0: no HTTP)" },
+	{ "http-root", set_http_root, 0, "DIR",
+	  "HTTP root (default " XBOOTD_DEFAULT_HTTP_ROOT ")" },
+	{ "ipxe-script", set_ipxe_script, 0, "FILE",
+	  "iPXE script template for /boot.ipxe (default: built in)" },
 	{ "state-dir", set_state_dir, 0, "DIR",
 	  "lease database dir (default " XBOOTD_DEFAULT_STATE_DIR ")" },
 	{ "control-socket", set_control_socket, 0, "PATH",
@@ -641,6 +667,7 @@ void config_init(struct config *cfg)
 	cfg->http_port = XBOOTD_DEFAULT_HTTP_PORT;
 	cfg->xdp = CFG_XDP_AUTO;
 	strcpy(cfg->tftp_root, XBOOTD_DEFAULT_TFTP_ROOT);
+	strcpy(cfg->http_root, XBOOTD_DEFAULT_HTTP_ROOT);
 	strcpy(cfg->state_dir, XBOOTD_DEFAULT_STATE_DIR);
 	strcpy(cfg->control_socket, XBOOTD_DEFAULT_CONTROL_SOCKET);
 }

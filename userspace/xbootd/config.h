@@ -62,7 +62,10 @@ struct config {
 	uint8_t pxe_timeout;    /* `pxe-timeout=`: menu prompt seconds */
 
 	char tftp_root[CFG_PATH_MAX];
-	uint16_t http_port;
+	bool tftp_off;          /* `tftp=off`: no TFTP server */
+	uint16_t http_port;      /* 0: no HTTP server */
+	char http_root[CFG_PATH_MAX];   /* `http-root=`: files served over HTTP */
+	char ipxe_script[CFG_PATH_MAX]; /* `ipxe-script=`: "" = built in */
 	char state_dir[CFG_PATH_MAX];
 	char control_socket[CFG_PATH_MAX];
 	enum cfg_xdp xdp;
@@ -75,6 +78,7 @@ struct config {
 #define XBOOTD_DEFAULT_LEASE_S 3600
 #define XBOOTD_DEFAULT_HTTP_PORT 8080
 #define XBOOTD_DEFAULT_TFTP_ROOT "/srv/tftp"
+#define XBOOTD_DEFAULT_HTTP_ROOT "/srv/xboot/http"
 
 /* Error message from a failed parse: "FILE:LINE: reason" or "--key: reason". */
 struct cfg_error {

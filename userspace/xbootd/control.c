@@ -20,8 +20,10 @@
 #include <json-c/json.h>
 
 #include "control.h"
+#include "http.h"
 #include "log.h"
 #include "loop.h"
+#include "tftp.h"
 #include "xbootd.h"
 
 struct ctl_conn {
@@ -216,6 +218,30 @@ static struct json_object *leases_json(struct xbootd *d)
 	return o;
 }
 
+/* Empty when the HTTP server is off (http-port=0). */
+static struct json_object *http_stats_json(struct xbootd *d)
+{
+	static const char *const names[HTTP_STAT_MAX] = HTTP_STAT_NAMES;
+	struct json_object *o = json_object_new_object();
+	int k;
+
+	for (k = 0; d->http_stats && k < HTTP_STAT_MAX; k++)
+		add_int(o, names[k], d->http_stats[k]);
+	return o;
+}
+
+/* Empty when the TFTP server is off. */
+static struct json_object *tftp_stats_json(struct xbootd *d)
+{
+	static const char *const names[TFTP_STAT_MAX] = TFTP_STAT_NAMES;
+	struct json_object *o = json_object_new_object();
+	int k;
+
+	for (k = 0; d->tftp_stats && k < TFTP_STAT_MAX; k++)
+		add_int(o, names[k], d->tftp_stats[k]);
+	return o;
+}
+
 static struct json_object *stats_json(struct xbootd *d)
 {
 	static const char *const dhcp_names[DHCP_STAT_MAX] = DHCP_STAT_NAMES;
@@ -240,6 +266,8 @@ static struct json_object *stats_json(struct xbootd *d)
 			add_int(xd, xdp_names[k], xs[k]);
 	json_object_object_add(o, "dhcp", dh);
 	json_object_object_add(o, "xdp", xd);
+	json_object_object_add(o, "http", http_stats_json(d));
+	json_object_object_add(o, "tftp", tftp_stats_json(d));
 	return o;
 }
 

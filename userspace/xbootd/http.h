@@ -8,6 +8,35 @@
 
 #include <time.h>
 
+#define HTTP_CONN_MAX 4096     /* more clients are answered 503 and closed */
+#define HTTP_IDLE_S 30         /* a quiet keep-alive connection is closed */
+#define HTTP_HEAD_DEADLINE_S 10 /* a request head must arrive this fast */
+#define HTTP_SEND_STALL_S 30   /* a client that takes no bytes is dropped */
+
+/* Counters, exported in /stats ("http") and /metrics (xboot_http_*).
+ * Keep HTTP_STAT_NAMES in the same order. */
+enum http_stat {
+	HTTP_STAT_CONNECTIONS,   /* accepted */
+	HTTP_STAT_REFUSED,       /* over HTTP_CONN_MAX */
+	HTTP_STAT_REQUESTS,
+	HTTP_STAT_RESP_2XX,
+	HTTP_STAT_RESP_3XX,
+	HTTP_STAT_RESP_4XX,
+	HTTP_STAT_RESP_5XX,
+	HTTP_STAT_PARTIAL,       /* 206 */
+	HTTP_STAT_SCRIPTS,       /* iPXE scripts rendered */
+	HTTP_STAT_BYTES_SENT,    /* heads and bodies */
+	HTTP_STAT_TIMEOUTS,      /* idle, slow head, stalled send */
+	HTTP_STAT_MAX,
+};
+
+#define HTTP_STAT_NAMES                                                      \
+	{                                                                    \
+		"connections", "refused", "requests", "responses_2xx",       \
+		"responses_3xx", "responses_4xx", "responses_5xx",           \
+		"partial", "scripts", "bytes_sent", "timeouts",              \
+	}
+
 struct loop;
 struct xbootd;
 struct http;

@@ -1,23 +1,779 @@
 // SPDX-License-Identifier: GPL-2.0
-/* TFTP boot file server (RFC 1350, 2347-2349, 7440): not served yet; see tftp.h. */
-#include <stddef.h>
+/*
+ * TFTP boot file server on the io_uring loop (see tftp.h).
+ *
+ * Receiving goes through the ring: a few recvmsg operations on each port-69
+ * socket, and one on each transfer's socket. Sending does not: a window of
+ * DATA packets is read with one preadv() into a shared batch buffer and
+ * sent with one sendmmsg(MSG_DONTWAIT); the kernel copies UDP payloads, so
+ * the buffer is free again at once and a transfer owns no send buffers.
+ * A packet the socket could not take is simply lost and the timeout sends
+ * it again, as for a loss on the wire.
+ *
+ * Transfers live in one fixed array with a free list (no allocation per
+ * transfer or packet). Their timeouts sit in a timer wheel turned by one
+ * 100 ms IORING_OP_TIMEOUT of our own, so thousands of transfers cost one
+ * timer, not one each.
+ *
+ * Room for the XDP hot-block path: after the OACK (or the first DATA) of a
+ * transfer with window 1, a hot file's transfer will be registered in the
+ * session map and the per-ACK work here skipped; the timer wheel then
+ * watches its progress instead of its ACKs.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
+#include "log.h"
+#include "loop.h"
 #include "tftp.h"
+#include "tftp_path.h"
+#include "tftp_proto.h"
+#include "xbootd.h"
+
+#define TFTP_MAX_XFERS 4096
+#define TFTP_LISTEN_RX 8       /* requests in flight per port-69 socket */
+#define TFTP_RETRIES 5
+#define TFTP_TICK_MS 100
+#define TFTP_WHEEL 512         /* slots of TFTP_TICK_MS: a 51 s horizon */
+#define TFTP_WINDOW_CAP 64
+#define TFTP_BATCH_BYTES (256 << 10)
+#define TFTP_RX_LEN 516        /* an ERROR with a 512-byte message */
+
+#define OP_LISTEN_RECV ((enum loop_op)(LOOP_OP_TFTP_FIRST + 0))
+#define OP_XFER_RECV ((enum loop_op)(LOOP_OP_TFTP_FIRST + 1))
+#define OP_WHEEL_TICK ((enum loop_op)(LOOP_OP_TFTP_FIRST + 2))
+
+enum xfer_state {
+	XFER_FREE,
+	XFER_ACTIVE,
+	XFER_CLOSING, /* waiting for its recv to come back cancelled */
+};
+
+struct tftp_listener;
+
+struct listen_rx {
+	struct tftp_listener *ln;
+	struct msghdr msg;
+	struct iovec iov;
+	struct sockaddr_in from;
+	uint8_t buf[TFTP_REQ_MAX];
+} LOOP_ALIGNED;
+
+struct tftp_listener {
+	struct tftp *srv;
+	int fd;
+	struct in_addr addr;
+	uint32_t max_blksize; /* interface MTU - IP - UDP - TFTP headers */
+	struct listen_rx rx[TFTP_LISTEN_RX];
+};
+
+struct tftp_xfer {
+	struct tftp *srv;
+	struct tftp_xfer *prev, *next; /* wheel slot; next also free list */
+	uint64_t expire;               /* wheel tick */
+	enum xfer_state state;
+	int rx_armed;
+	int fd;                        /* our TID */
+	int file;
+	int netascii;
+	int oack;                      /* OACK sent, ACK 0 not yet seen */
+	int retries;
+	struct sockaddr_in peer;
+	struct tftp_params p;
+	uint64_t size;
+	uint32_t acked, sent, last;    /* absolute blocks; last 0: unknown */
+	/* netascii: read offset and pending byte at the start of block
+	 * acked + 1, and after it */
+	off_t na_off, na_next_off;
+	int na_pend, na_next_pend;
+	struct msghdr msg;
+	struct iovec iov;
+	struct sockaddr_in from;
+	uint8_t rx[TFTP_RX_LEN];
+} LOOP_ALIGNED;
+
+struct tftp {
+	struct loop *loop;
+	struct xbootd *d;
+	int rootfd;
+	uint64_t tick;
+	int wheel_armed;
+	int nactive;           /* transfers not yet ended: the wheel turns */
+	struct __kernel_timespec wheel_ts;
+	struct tftp_listener ln[CFG_MAX_INTERFACES];
+	int nln;
+	struct tftp_xfer *xfers;
+	struct tftp_xfer *free;
+	struct tftp_xfer *wheel[TFTP_WHEEL];
+	struct mmsghdr mmsg[TFTP_WINDOW_CAP];
+	struct iovec iov[TFTP_WINDOW_CAP];
+	uint8_t na_in[TFTP_BLKSIZE_MAX];
+	uint8_t batch[TFTP_BATCH_BYTES];
+} LOOP_ALIGNED;
+
+/* The daemon's counters (d->tftp_stats); they outlive a tftp_close(). */
+static uint64_t stats[TFTP_STAT_MAX];
+
+/* --- timer wheel ------------------------------------------------------- */
+
+static void wheel_del(struct tftp_xfer *x)
+{
+	struct tftp_xfer **head = &x->srv->wheel[x->expire % TFTP_WHEEL];
+
+	if (x->prev)
+		x->prev->next = x->next;
+	else if (*head == x)
+		*head = x->next;
+	if (x->next)
+		x->next->prev = x->prev;
+	x->prev = x->next = NULL;
+}
+
+/* The negotiated timeout is kept as is (RFC 2349); ours backs off. */
+static uint64_t xfer_timeout_ticks(const struct tftp_xfer *x)
+{
+	int shift = x->retries < 3 ? x->retries : 3;
+
+	if (x->p.timeout)
+		return (uint64_t)x->p.timeout * (1000 / TFTP_TICK_MS);
+	return (uint64_t)(1000 / TFTP_TICK_MS) << shift;
+}
+
+static void wheel_arm(struct tftp_xfer *x)
+{
+	struct tftp_xfer **head;
+
+	wheel_del(x);
+	x->expire = x->srv->tick + xfer_timeout_ticks(x);
+	head = &x->srv->wheel[x->expire % TFTP_WHEEL];
+	x->next = *head;
+	if (*head)
+		(*head)->prev = x;
+	*head = x;
+}
+
+static void wheel_tick_arm(struct tftp *s)
+{
+	struct io_uring_sqe *sqe;
+
+	if (s->wheel_armed || !s->nactive)
+		return; /* an idle server takes no wake-ups */
+	sqe = loop_get_sqe(s->loop);
+	if (!sqe)
+		return; /* tftp_tick() tries again */
+	s->wheel_ts = (struct __kernel_timespec){
+		.tv_nsec = TFTP_TICK_MS * 1000000L,
+	};
+	io_uring_prep_timeout(sqe, &s->wheel_ts, 0, 0);
+	loop_sqe_data(sqe, s, OP_WHEEL_TICK);
+	s->wheel_armed = 1;
+}
+
+/* --- sending ----------------------------------------------------------- */
+
+static void send_error(int fd, const struct sockaddr_in *to, int code,
+		       const char *msg)
+{
+	uint8_t buf[128];
+	size_t len = tftp_build_error(buf, sizeof(buf), code, msg);
+
+	stats[TFTP_STAT_ERRORS_SENT]++;
+	if (sendto(fd, buf, len, MSG_DONTWAIT, (const struct sockaddr *)to,
+		   sizeof(*to)) < 0)
+		pr_debug_ratelimited("tftp: sending an error: %s",
+				     strerror(errno));
+}
+
+static void send_oack(struct tftp_xfer *x)
+{
+	uint8_t buf[128];
+	size_t len = tftp_build_oack(buf, sizeof(buf), &x->p);
+
+	if (sendto(x->fd, buf, len, MSG_DONTWAIT,
+		   (const struct sockaddr *)&x->peer, sizeof(x->peer)) < 0)
+		pr_debug_ratelimited("tftp: sending an OACK: %s",
+				     strerror(errno));
+}
+
+/* How many blocks from first on fit a window (all, if last is unknown). */
+static uint32_t window_count(const struct tftp_xfer *x, uint32_t first)
+{
+	uint32_t n = x->p.window;
+
+	if (x->last && first + n - 1 > x->last)
+		n = x->last - first + 1;
+	return n;
+}
+
+/* Octet blocks first..first+n-1 into the batch; one preadv for them all. */
+static int fill_octet(struct tftp_xfer *x, uint32_t first, uint32_t n)
+{
+	struct tftp *s = x->srv;
+	uint64_t off = (uint64_t)(first - 1) * x->p.blksize;
+	size_t stride = x->p.blksize + TFTP_HDR_LEN;
+	uint64_t left = off < x->size ? x->size - off : 0;
+	ssize_t got;
+	uint32_t i;
+
+	for (i = 0; i < n; i++) {
+		s->iov[i].iov_base = s->batch + i * stride + TFTP_HDR_LEN;
+		s->iov[i].iov_len = left < x->p.blksize ? left : x->p.blksize;
+		left -= s->iov[i].iov_len;
+	}
+	got = preadv(x->file, s->iov, n, off);
+	if (got < 0)
+		return -errno;
+	/* A file that shrank under us ends early; the client sees the end. */
+	for (i = 0; i < n; i++) {
+		if ((size_t)got < s->iov[i].iov_len)
+			s->iov[i].iov_len = got;
+		got -= s->iov[i].iov_len;
+	}
+	return 0;
+}
+
+/* One netascii block (window 1) from the state at acked + 1. */
+static int fill_netascii(struct tftp_xfer *x)
+{
+	struct tftp *s = x->srv;
+	uint8_t *out = s->batch + TFTP_HDR_LEN;
+	size_t o = 0, used;
+	off_t off = x->na_off;
+	int pend = x->na_pend;
+	ssize_t got;
+
+	while (o < x->p.blksize) {
+		got = pread(x->file, s->na_in, x->p.blksize - o, off);
+		if (got < 0)
+			return -errno;
+		if (!got && pend < 0)
+			break;
+		o += tftp_netascii(s->na_in, got, &used, out + o,
+				   x->p.blksize - o, &pend);
+		off += used;
+	}
+	x->na_next_off = off;
+	x->na_next_pend = pend;
+	s->iov[0].iov_base = out;
+	s->iov[0].iov_len = o;
+	if (o < x->p.blksize)
+		x->last = x->acked + 1;
+	return 0;
+}
+
+static void xfer_end(struct tftp_xfer *x, enum tftp_stat why);
+
+/* Send blocks from first on, a window's worth, in one sendmmsg. */
+static void send_window(struct tftp_xfer *x, uint32_t first)
+{
+	struct tftp *s = x->srv;
+	uint32_t n = x->netascii ? 1 : window_count(x, first), i;
+	int ret;
+
+	ret = x->netascii ? fill_netascii(x) : fill_octet(x, first, n);
+	if (ret) {
+		pr_warn_ratelimited("tftp: reading a file: %s", strerror(-ret));
+		send_error(x->fd, &x->peer, TFTP_EUNDEF, "read error");
+		return xfer_end(x, TFTP_STAT_FAILED);
+	}
+	for (i = 0; i < n; i++) {
+		uint8_t *pkt = (uint8_t *)s->iov[i].iov_base - TFTP_HDR_LEN;
+
+		tftp_build_data_hdr(pkt, (uint16_t)(first + i));
+		s->iov[i].iov_base = pkt;
+		s->iov[i].iov_len += TFTP_HDR_LEN;
+		s->mmsg[i].msg_hdr = (struct msghdr){
+			.msg_name = &x->peer,
+			.msg_namelen = sizeof(x->peer),
+			.msg_iov = &s->iov[i],
+			.msg_iovlen = 1,
+		};
+	}
+	ret = sendmmsg(x->fd, s->mmsg, n, MSG_DONTWAIT);
+	if (ret < 0)
+		pr_debug_ratelimited("tftp: sendmmsg: %s", strerror(errno));
+	stats[TFTP_STAT_BLOCKS_SENT] += ret > 0 ? ret : 0;
+	for (i = first; i < first + n; i++)
+		if (i <= x->sent)
+			stats[TFTP_STAT_RETRANSMITS]++;
+	if (first + n - 1 > x->sent)
+		x->sent = first + n - 1;
+	wheel_arm(x);
+}
+
+/* --- transfers --------------------------------------------------------- */
+
+static void xfer_recv_arm(struct tftp_xfer *x)
+{
+	struct io_uring_sqe *sqe = loop_get_sqe(x->srv->loop);
+
+	if (!sqe)
+		return; /* the timeout ends a transfer that hears nothing */
+	x->iov = (struct iovec){ x->rx, sizeof(x->rx) };
+	x->msg = (struct msghdr){
+		.msg_name = &x->from,
+		.msg_namelen = sizeof(x->from),
+		.msg_iov = &x->iov,
+		.msg_iovlen = 1,
+	};
+	io_uring_prep_recvmsg(sqe, x->fd, &x->msg, 0);
+	loop_sqe_data(sqe, x, OP_XFER_RECV);
+	x->rx_armed = 1;
+}
+
+static void xfer_release(struct tftp_xfer *x)
+{
+	struct tftp *s = x->srv;
+
+	close(x->fd);
+	x->state = XFER_FREE;
+	x->next = s->free;
+	s->free = x;
+}
+
+/* Done, one way or another; the slot is reused once its recv is back. */
+static void xfer_end(struct tftp_xfer *x, enum tftp_stat why)
+{
+	struct io_uring_sqe *sqe;
+
+	stats[why]++;
+	x->srv->nactive--;
+	wheel_del(x);
+	close(x->file);
+	x->file = -1;
+	x->state = XFER_CLOSING;
+	if (!x->rx_armed)
+		return xfer_release(x);
+	sqe = loop_get_sqe(x->srv->loop);
+	if (sqe) {
+		io_uring_prep_cancel64(sqe,
+				       (uint64_t)(uintptr_t)x | OP_XFER_RECV, 0);
+		loop_sqe_data(sqe, NULL, LOOP_OP_CANCEL);
+	} else {
+		shutdown(x->fd, SHUT_RDWR); /* wakes the recv all the same */
+	}
+}
+
+static int same_peer(const struct sockaddr_in *a, const struct sockaddr_in *b)
+{
+	return a->sin_addr.s_addr == b->sin_addr.s_addr &&
+	       a->sin_port == b->sin_port;
+}
+
+/* An ACK of block (on the wire) b: absolute, or 0 if stale or not sent. */
+static uint32_t ack_to_block(const struct tftp_xfer *x, uint16_t b)
+{
+	uint32_t blk = x->acked + (uint16_t)(b - (uint16_t)x->acked);
+
+	return blk > x->acked && blk <= x->sent ? blk : 0;
+}
+
+static void xfer_ack(struct tftp_xfer *x, uint16_t b)
+{
+	uint32_t blk;
+
+	if (x->oack) {
+		if (b != 0)
+			return;
+		x->oack = 0;
+		x->retries = 0;
+		return send_window(x, 1);
+	}
+	blk = ack_to_block(x, b);
+	if (!blk)
+		return; /* duplicate or stale: never answered, or every
+			 * delayed ACK doubles the traffic (Sorcerer's
+			 * Apprentice) */
+	x->acked = blk;
+	x->retries = 0;
+	if (x->netascii) {
+		x->na_off = x->na_next_off;
+		x->na_pend = x->na_next_pend;
+	}
+	if (x->last && x->acked >= x->last)
+		return xfer_end(x, TFTP_STAT_COMPLETED);
+	/* Inside the window: the client lost what followed; resend from it. */
+	send_window(x, x->acked + 1);
+}
+
+static void handle_xfer_recv(struct tftp_xfer *x, int res)
+{
+	uint16_t b;
+	int op;
+
+	x->rx_armed = 0;
+	if (x->state == XFER_CLOSING)
+		return xfer_release(x);
+	if (res < 0) {
+		pr_debug_ratelimited("tftp: transfer recv: %s", strerror(-res));
+		return xfer_end(x, TFTP_STAT_FAILED);
+	}
+	if (!same_peer(&x->from, &x->peer)) {
+		send_error(x->fd, &x->from, TFTP_EBADID, "unknown transfer ID");
+		return xfer_recv_arm(x);
+	}
+	op = tftp_parse_reply(x->rx, res, &b);
+	if (op == TFTP_ERROR) {
+		pr_debug("tftp: client ended a transfer with error %u", b);
+		return xfer_end(x, TFTP_STAT_FAILED);
+	}
+	xfer_recv_arm(x);
+	if (op == TFTP_ACK)
+		xfer_ack(x, b);
+}
+
+static void xfer_timeout(struct tftp_xfer *x)
+{
+	if (++x->retries > TFTP_RETRIES) {
+		pr_debug("tftp: %s:%u timed out at block %u",
+			 inet_ntoa(x->peer.sin_addr), ntohs(x->peer.sin_port),
+			 x->acked);
+		return xfer_end(x, TFTP_STAT_TIMED_OUT);
+	}
+	if (x->oack) {
+		send_oack(x);
+		return wheel_arm(x);
+	}
+	send_window(x, x->acked + 1);
+}
+
+static void handle_wheel_tick(struct tftp *s)
+{
+	struct tftp_xfer *x, *next;
+
+	s->wheel_armed = 0;
+	s->tick++;
+	for (x = s->wheel[s->tick % TFTP_WHEEL]; x; x = next) {
+		next = x->next;
+		if (x->expire <= s->tick)
+			xfer_timeout(x);
+	}
+	wheel_tick_arm(s);
+}
+
+/* --- requests ---------------------------------------------------------- */
+
+static int xfer_socket(struct in_addr addr)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr = addr };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), err;
+
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin))) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/* The client's MAC from its lease, or NULL when unknown. */
+static const uint8_t *client_mac(struct tftp *s, struct in_addr ip)
+{
+	const struct lease *l;
+
+	if (!s->d->leases)
+		return NULL;
+	l = lease_find_ip(s->d->leases, ip);
+	return l && l->state != LEASE_FREE ? l->mac : NULL;
+}
+
+/* The file for rq, or -1 after answering the client with an error. */
+static int request_open(struct tftp_listener *ln,
+			const struct sockaddr_in *from,
+			const struct tftp_request *rq)
+{
+	char rel[TFTP_NAME_MAX];
+	int fd;
+
+	fd = tftp_path_clean(rq->name, rel, sizeof(rel));
+	if (!fd)
+		fd = tftp_path_open(ln->srv->rootfd,
+				    client_mac(ln->srv, from->sin_addr), rel);
+	if (fd >= 0)
+		return fd;
+	pr_debug("tftp: %s asked for '%s': %s", inet_ntoa(from->sin_addr),
+		 rq->name, strerror(-fd));
+	if (fd == -ENOENT || fd == -ENOTDIR)
+		send_error(ln->fd, from, TFTP_ENOTFOUND, "file not found");
+	else if (fd == -EACCES || fd == -EPERM)
+		send_error(ln->fd, from, TFTP_EACCESS, "access violation");
+	else
+		send_error(ln->fd, from, TFTP_EUNDEF, strerror(-fd));
+	stats[TFTP_STAT_FAILED]++;
+	return -1;
+}
+
+static void xfer_start(struct tftp_xfer *x, const struct tftp_request *rq,
+		       uint32_t max_blksize)
+{
+	uint32_t max_window;
+
+	tftp_negotiate(rq, max_blksize, TFTP_WINDOW_CAP, x->size, &x->p);
+	max_window = TFTP_BATCH_BYTES / (x->p.blksize + TFTP_HDR_LEN);
+	if (x->p.window > max_window)
+		x->p.window = max_window;
+	x->last = x->netascii ? 0 : (uint32_t)(x->size / x->p.blksize + 1);
+	stats[TFTP_STAT_STARTED]++;
+	x->srv->nactive++;
+	wheel_tick_arm(x->srv);
+	xfer_recv_arm(x);
+	if (x->p.ack) {
+		x->oack = 1;
+		send_oack(x);
+		return wheel_arm(x);
+	}
+	send_window(x, 1);
+}
+
+static void handle_request(struct tftp_listener *ln,
+			   const struct sockaddr_in *from,
+			   const struct tftp_request *rq)
+{
+	struct tftp *s = ln->srv;
+	struct tftp_xfer *x;
+	struct stat st;
+	int file, fd;
+
+	file = request_open(ln, from, rq);
+	if (file < 0)
+		return;
+	x = s->free;
+	fd = x ? xfer_socket(ln->addr) : -EBUSY;
+	if (fd < 0 || fstat(file, &st)) {
+		pr_warn_ratelimited("tftp: cannot start a transfer: %s",
+				    fd < 0 ? strerror(-fd) : strerror(errno));
+		send_error(ln->fd, from, TFTP_EUNDEF, "server busy");
+		stats[TFTP_STAT_FAILED]++;
+		if (fd >= 0)
+			close(fd);
+		close(file);
+		return;
+	}
+	s->free = x->next;
+	memset(x, 0, offsetof(struct tftp_xfer, msg));
+	x->srv = s;
+	x->state = XFER_ACTIVE;
+	x->fd = fd;
+	x->file = file;
+	x->netascii = rq->netascii;
+	x->na_pend = -1;
+	x->peer = *from;
+	x->size = st.st_size;
+	pr_debug("tftp: %s:%u gets '%s' (%llu bytes)",
+		 inet_ntoa(from->sin_addr), ntohs(from->sin_port), rq->name,
+		 (unsigned long long)x->size);
+	xfer_start(x, rq, ln->max_blksize);
+}
+
+static void listen_arm(struct listen_rx *rx)
+{
+	struct io_uring_sqe *sqe = loop_get_sqe(rx->ln->srv->loop);
+
+	if (!sqe)
+		return;
+	rx->iov = (struct iovec){ rx->buf, sizeof(rx->buf) };
+	rx->msg = (struct msghdr){
+		.msg_name = &rx->from,
+		.msg_namelen = sizeof(rx->from),
+		.msg_iov = &rx->iov,
+		.msg_iovlen = 1,
+	};
+	io_uring_prep_recvmsg(sqe, rx->ln->fd, &rx->msg, 0);
+	loop_sqe_data(sqe, rx, OP_LISTEN_RECV);
+}
+
+static void handle_listen_recv(struct listen_rx *rx, int res)
+{
+	struct tftp_listener *ln = rx->ln;
+	struct tftp_request rq;
+	const char *why;
+	int ret;
+
+	if (res < 0) {
+		pr_warn_ratelimited("tftp: recv: %s", strerror(-res));
+		if (res == -ECANCELED || res == -EBADF)
+			return; /* shutting down: do not spin */
+		return listen_arm(rx);
+	}
+	ret = tftp_parse_request(rx->buf, res, &rq, &why);
+	if (rx->msg.msg_flags & MSG_TRUNC) {
+		ret = -EINVAL;
+		why = "request too long";
+	}
+	if (ret == -EINVAL) {
+		send_error(ln->fd, &rx->from, TFTP_EBADOP, why);
+	} else if (!ret && rq.opcode == TFTP_WRQ) {
+		send_error(ln->fd, &rx->from, TFTP_EACCESS,
+			   "WRQ not supported");
+	} else if (!ret) {
+		handle_request(ln, &rx->from, &rq);
+	}
+	listen_arm(rx);
+}
+
+void tftp_handle(struct tftp *s, int op, void *obj, int res)
+{
+	switch (op) {
+	case OP_LISTEN_RECV:
+		handle_listen_recv(obj, res);
+		break;
+	case OP_XFER_RECV:
+		handle_xfer_recv(obj, res);
+		break;
+	case OP_WHEEL_TICK:
+		handle_wheel_tick(s);
+		break;
+	}
+}
+
+void tftp_tick(struct tftp *s, time_t now)
+{
+	(void)now;
+	if (s)
+		wheel_tick_arm(s);
+}
+
+/* --- setup ------------------------------------------------------------- */
+
+static uint32_t iface_max_blksize(int fd, const char *ifname)
+{
+	struct ifreq ifr = { 0 };
+	uint32_t mtu = 1500;
+
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	if (!ioctl(fd, SIOCGIFMTU, &ifr) && ifr.ifr_mtu > 576)
+		mtu = ifr.ifr_mtu;
+	/* IPv4 and UDP headers, then TFTP's own 4 bytes: 1468 for 1500. */
+	mtu -= 20 + 8 + TFTP_HDR_LEN;
+	return mtu < TFTP_BLKSIZE_MAX ? mtu : TFTP_BLKSIZE_MAX;
+}
+
+static int listener_open(struct tftp_listener *ln,
+			 const struct xbootd_iface *xi)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+				   .sin_port = htons(TFTP_PORT),
+				   .sin_addr = xi->link.addr };
+	int fd, one = 1, err;
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin))) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	ln->fd = fd;
+	ln->addr = xi->link.addr;
+	ln->max_blksize = iface_max_blksize(fd, xi->link.name);
+	return 0;
+}
+
+static void tftp_free(struct tftp *s)
+{
+	int i;
+
+	for (i = 0; i < s->nln; i++)
+		close(s->ln[i].fd);
+	if (s->rootfd >= 0)
+		close(s->rootfd);
+	free(s->xfers);
+	free(s);
+}
+
+static int tftp_alloc(struct tftp **out, struct loop *l, struct xbootd *d)
+{
+	struct tftp *s = aligned_alloc(1 << LOOP_OP_BITS, sizeof(*s));
+	int i;
+
+	if (!s)
+		return -ENOMEM;
+	memset(s, 0, offsetof(struct tftp, mmsg));
+	s->loop = l;
+	s->d = d;
+	s->rootfd = -1;
+	s->xfers = aligned_alloc(1 << LOOP_OP_BITS,
+				 TFTP_MAX_XFERS * sizeof(*s->xfers));
+	if (!s->xfers) {
+		free(s);
+		return -ENOMEM;
+	}
+	for (i = TFTP_MAX_XFERS - 1; i >= 0; i--) {
+		s->xfers[i].state = XFER_FREE;
+		s->xfers[i].next = s->free;
+		s->free = &s->xfers[i];
+	}
+	*out = s;
+	return 0;
+}
 
 int tftp_open(struct tftp **out, struct loop *l, struct xbootd *d)
 {
+	struct tftp *s;
+	int i, k, ret;
+
 	*out = NULL;
+	if (d->cfg->tftp_off)
+		return 0;
+	ret = tftp_alloc(&s, l, d);
+	if (ret)
+		return ret;
+	s->rootfd = open(d->cfg->tftp_root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (s->rootfd < 0) {
+		pr_warn("tftp: root %s: %s; not serving TFTP",
+			d->cfg->tftp_root, strerror(errno));
+		tftp_free(s);
+		return 0;
+	}
+	for (i = 0; i < d->nifaces; i++, s->nln++) {
+		ret = listener_open(&s->ln[i], &d->ifaces[i]);
+		if (ret) {
+			pr_err("%s: cannot listen on UDP port %d: %s",
+			       d->ifaces[i].link.name, TFTP_PORT,
+			       strerror(-ret));
+			tftp_free(s);
+			return ret;
+		}
+		s->ln[i].srv = s;
+		for (k = 0; k < TFTP_LISTEN_RX; k++) {
+			s->ln[i].rx[k].ln = &s->ln[i];
+			listen_arm(&s->ln[i].rx[k]);
+		}
+	}
+	d->tftp_stats = stats;
+	pr_info("tftp: serving %s on %d interface(s)", d->cfg->tftp_root,
+		s->nln);
+	*out = s;
 	return 0;
 }
 
 void tftp_close(struct tftp *s)
 {
-}
+	int i;
 
-void tftp_handle(struct tftp *s, int op, void *obj, int res)
-{
-}
-
-void tftp_tick(struct tftp *s, time_t now)
-{
+	if (!s)
+		return;
+	s->d->tftp_stats = NULL;
+	for (i = 0; i < TFTP_MAX_XFERS; i++) {
+		if (s->xfers[i].state == XFER_FREE)
+			continue;
+		if (s->xfers[i].file >= 0)
+			close(s->xfers[i].file);
+		close(s->xfers[i].fd);
+	}
+	tftp_free(s);
 }

@@ -8,6 +8,7 @@
 #ifndef XBOOTD_XBOOTD_H
 #define XBOOTD_XBOOTD_H
 
+#include <stdint.h>
 #include <time.h>
 
 #include "config.h"
@@ -34,6 +35,10 @@ struct xbootd {
 	int nifaces;
 	struct xdp_ctl *xdp;    /* NULL: no fast path */
 	time_t started;         /* CLOCK_MONOTONIC seconds */
+	/* http.c's counters (HTTP_STAT_MAX of them), NULL: no HTTP server */
+	const uint64_t *http_stats;
+	/* tftp.c's counters (TFTP_STAT_MAX of them), NULL: no TFTP server */
+	const uint64_t *tftp_stats;
 	/* Re-read the configuration and rebuild on it (SIGHUP); on error the
 	 * running configuration stays. Called outside any transaction. */
 	int (*reload)(struct xbootd *d);
