@@ -96,7 +96,11 @@ static void put_boot(struct dhcp_writer *w, struct xb_tmpl *t,
 	const char *file = cfg->boot_file[class];
 	const char *vc = class == XB_CLASS_HTTP ? "HTTPClient" : "PXEClient";
 
-	dhcp_put_opt(w, DHO_VENDOR_CLASS, vc, strlen(vc));
+	/* iPXE takes a full server's offer that says PXEClient for a
+	 * ProxyDHCP offer too and asks again on 4011, waiting out its proxy
+	 * timeout; it needs the vendor class only from a ProxyDHCP server. */
+	if (class != XB_CLASS_IPXE || p->mode == XB_MODE_PROXY)
+		dhcp_put_opt(w, DHO_VENDOR_CLASS, vc, strlen(vc));
 	if (class_has_vendor_opts(class))
 		t->siaddr = p->server_id.s_addr;
 	if (!file[0])
