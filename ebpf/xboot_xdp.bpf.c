@@ -928,6 +928,8 @@ err_lease:
 	return XB_STAT_PASS_NO_ROOM;
 }
 
+#include "xb_tftp.h"
+
 /* An offer is the client's until xbootd reclaims it (and deletes it here);
  * a binding until it expires. */
 static __always_inline int lease_live(const struct xb_lease *l, __u64 now)
@@ -1175,7 +1177,11 @@ static __always_inline int handle(struct xdp_md *ctx)
 SEC("xdp")
 int xboot_dhcp(struct xdp_md *ctx)
 {
-	int out = handle(ctx);
+	int out = xb_tftp(ctx);
+
+	if (out != TFTP_NOT_OURS)
+		return out;
+	out = handle(ctx);
 
 	if (out == OUT_IGNORE)
 		return XDP_PASS;

@@ -98,6 +98,7 @@ struct xb_lease {
 enum xb_event_type {
 	XB_EV_OFFER = 1, /* address offered (held for offer_hold_s) */
 	XB_EV_ACK = 2,   /* lease bound for lease_s */
+	XB_EV_TFTP_DONE = 3, /* struct xb_tftp_event: final ACK seen */
 };
 
 struct xb_event {
@@ -130,6 +131,10 @@ enum xb_stat {
 	XB_STAT_PASS_NO_TEMPLATE,
 	XB_STAT_PASS_NO_ROOM,      /* could not size the frame */
 	XB_STAT_PASS_RINGBUF,      /* event could not be queued */
+	XB_STAT_TFTP_TX_DATA,      /* DATA blocks sent by the TFTP path */
+	XB_STAT_TFTP_DUP_ACK,      /* duplicate/stale ACKs dropped */
+	XB_STAT_TFTP_DONE,         /* transfers whose final ACK XDP saw */
+	XB_STAT_TFTP_PASS,         /* session traffic left to xbootd */
 	XB_STAT_MAX,
 };
 
@@ -140,7 +145,79 @@ enum xb_stat {
 		"pass_overload", "pass_msgtype", "pass_class",               \
 		"pass_no_subnet", "pass_no_address", "pass_no_lease",        \
 		"pass_mismatch", "pass_no_template", "pass_no_room",         \
-		"pass_ringbuf",                                              \
+		"pass_ringbuf", "tftp_blocks", "tftp_dup_acks",              \
+		"tftp_completed", "tftp_pass",                               \
 	}
+
+/*
+ * The TFTP hot-block path. xbootd loads hot files into xb_blocks and
+ * xb_files, answers each RRQ itself (OACK or DATA 1), and then registers
+ * the transfer in xb_tftp_sess; the program turns every in-order ACK into
+ * the next DATA block in place.
+ *
+ *   xb_files     HASH  __u32 file_id              -> struct xb_file
+ *   xb_blocks    HASH  struct xb_block_key        -> struct xb_block
+ *                (no prealloc: only loaded pages cost memory)
+ *   xb_tftp_sess HASH  struct xb_tftp_key         -> struct xb_tftp_sess
+ *
+ * A page value carries XB_BLOCK_SLACK bytes of the next page after its own
+ * 4096, so one DATA block (at most XB_TFTP_BLKSIZE_MAX bytes) is always one
+ * contiguous copy from one value.
+ */
+#define XB_MAX_HOT_FILES 64
+#define XB_MAX_BLOCKS 32768       /* pages of all hot files: 128 MiB */
+#define XB_MAX_TFTP_SESS 4096
+#define XB_BLOCK_PAGE 4096
+#define XB_BLOCK_SLACK 2048
+#define XB_TFTP_BLKSIZE_MAX 1468  /* a DATA frame of 1514 bytes */
+
+struct xb_file {
+	__u64 size;
+	__u32 pages;
+	__u32 generation; /* bumped on every reload of the file */
+};
+
+struct xb_block_key {
+	__u32 file_id;
+	__u32 page;
+};
+
+struct xb_block {
+	__u8 data[XB_BLOCK_PAGE + XB_BLOCK_SLACK];
+};
+
+struct xb_tftp_key {
+	__be32 client_ip;
+	__be16 client_port;
+	__be16 server_port;
+};
+
+enum xb_tftp_state {
+	XB_TFTP_ACTIVE = 1,
+};
+
+struct xb_tftp_sess {
+	__be32 server_ip; /* the DATA frames' source; MACs are swapped */
+	__u32 file_id;
+	__u32 generation; /* of the file when registered; mismatch: pass */
+	__u32 blksize;
+	__u32 last_sent;  /* absolute block number (wraps on the wire) */
+	__u32 total;      /* blocks in the transfer: size / blksize + 1 */
+	__u32 state;      /* enum xb_tftp_state */
+	__u64 size;
+	__u64 last_ns;    /* last activity, bpf_ktime_get_boot_ns() */
+};
+
+/* XB_EV_TFTP_DONE on the ring buffer; type first, as in xb_event, and
+ * no longer than it. */
+struct xb_tftp_event {
+	__u32 type;
+	__be32 client_ip;
+	__be16 client_port;
+	__be16 server_port;
+	__u32 blocks;
+	__u64 ts_ns;
+	__u64 pad;
+};
 
 #endif /* XBOOT_XDP_H */

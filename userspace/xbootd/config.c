@@ -511,6 +511,22 @@ static int set_tftp_root(struct config *cfg, const char *v, struct cfg_why *w)
 	return set_path(cfg->tftp_root, v, w);
 }
 
+static int set_tftp_hot(struct config *cfg, const char *v,
+			struct cfg_why *w)
+{
+	if (cfg->ntftp_hot >= CFG_MAX_TFTP_HOT)
+		return why(w, "more than %d hot files", CFG_MAX_TFTP_HOT);
+	if (strstr(v, "..") || strchr(v, '\\'))
+		return why(w, "'%s': hot files live under tftp-root", v);
+	while (*v == '/')
+		v++; /* relative to tftp-root, as TFTP requests are */
+	if (copy_str(cfg->tftp_hot[cfg->ntftp_hot], CFG_PATH_MAX, v, "path",
+		     w))
+		return -EINVAL;
+	cfg->ntftp_hot++;
+	return 0;
+}
+
 static int set_tftp(struct config *cfg, const char *v, struct cfg_why *w)
 {
 	if (strcmp(v, "on") && strcmp(v, "off"))
@@ -625,6 +641,8 @@ static const struct cfg_key cfg_keys[] = {
 	  "PXE menu prompt timeout (0-255)" },
 	{ "tftp-root", set_tftp_root, 0, "DIR",
 	  "TFTP root (default " XBOOTD_DEFAULT_TFTP_ROOT ")" },
+	{ "tftp-hot", set_tftp_hot, CFG_K_REPEAT, "PATH",
+	  "a file under tftp-root the XDP path serves (repeatable)" },
 	{ "tftp", set_tftp, 0, "on|off",
 	  "serve TFTP on port 69 of each interface (default on)" },
 	{ "http-port", set_http_port, 0, "PORT",

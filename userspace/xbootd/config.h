@@ -17,6 +17,7 @@
 #define CFG_MAX_RANGES XB_MAX_SUBNETS
 #define CFG_MAX_DNS 4
 #define CFG_PATH_MAX 256
+#define CFG_MAX_TFTP_HOT 16
 
 enum cfg_xdp {
 	CFG_XDP_AUTO = 0,
@@ -63,6 +64,10 @@ struct config {
 
 	char tftp_root[CFG_PATH_MAX];
 	bool tftp_off;          /* `tftp=off`: no TFTP server */
+	/* `tftp-hot=PATH` (repeatable, relative to tftp_root): files the
+	 * XDP hot-block path serves, with the plain-path boot files */
+	char tftp_hot[CFG_MAX_TFTP_HOT][CFG_PATH_MAX];
+	int ntftp_hot;
 	uint16_t http_port;      /* 0: no HTTP server */
 	char http_root[CFG_PATH_MAX];   /* `http-root=`: files served over HTTP */
 	char ipxe_script[CFG_PATH_MAX]; /* `ipxe-script=`: "" = built in */

@@ -15,10 +15,18 @@
  * 100 ms IORING_OP_TIMEOUT of our own, so thousands of transfers cost one
  * timer, not one each.
  *
- * Room for the XDP hot-block path: after the OACK (or the first DATA) of a
- * transfer with window 1, a hot file's transfer will be registered in the
- * session map and the per-ACK work here skipped; the timer wheel then
- * watches its progress instead of its ACKs.
+ * The XDP hot-block path: hot files (`tftp-hot=`, and the boot files
+ * that are plain paths) are loaded into the program's block cache at
+ * start. An octet transfer of a hot file with window 1 and a blksize that
+ * fits a frame is registered in the session map just before its OACK (or
+ * its DATA 1) goes out; from then on the program answers each in-order
+ * ACK with the next block and ends the session on the final ACK (an event
+ * completes the transfer here). The timer wheel watches the session's
+ * progress instead of ACKs: no progress for a timeout and xbootd resends
+ * the block itself, giving up after TFTP_RETRIES. Whatever reaches the
+ * transfer's socket (an ERROR, an ACK the program did not take) ends the
+ * XDP part: the session is deleted and userspace carries on from where it
+ * stood.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -39,6 +47,7 @@
 #include "tftp_path.h"
 #include "tftp_proto.h"
 #include "xbootd.h"
+#include "xdp_ctl.h"
 
 #define TFTP_MAX_XFERS 4096
 #define TFTP_LISTEN_RX 8       /* requests in flight per port-69 socket */
@@ -48,6 +57,7 @@
 #define TFTP_WINDOW_CAP 64
 #define TFTP_BATCH_BYTES (256 << 10)
 #define TFTP_RX_LEN 516        /* an ERROR with a 512-byte message */
+#define TFTP_MAX_HOT (CFG_MAX_TFTP_HOT + XB_NCLASS)
 
 #define OP_LISTEN_RECV ((enum loop_op)(LOOP_OP_TFTP_FIRST + 0))
 #define OP_XFER_RECV ((enum loop_op)(LOOP_OP_TFTP_FIRST + 1))
@@ -87,6 +97,8 @@ struct tftp_xfer {
 	int file;
 	int netascii;
 	int oack;                      /* OACK sent, ACK 0 not yet seen */
+	int xdp;                       /* the XDP program sends its blocks */
+	struct xb_tftp_key xkey;
 	int retries;
 	struct sockaddr_in peer;
 	struct tftp_params p;
@@ -102,6 +114,16 @@ struct tftp_xfer {
 	uint8_t rx[TFTP_RX_LEN];
 } LOOP_ALIGNED;
 
+/* A file in the XDP block cache, known by identity: a request is served
+ * from it only while the file on disk is still the one loaded. */
+struct hot_file {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+	uint32_t pages;
+};
+
 struct tftp {
 	struct loop *loop;
 	struct xbootd *d;
@@ -115,6 +137,10 @@ struct tftp {
 	struct tftp_xfer *xfers;
 	struct tftp_xfer *free;
 	struct tftp_xfer *wheel[TFTP_WHEEL];
+	struct xdp_ctl *xdp;   /* NULL: no hot-block path */
+	uint64_t xdp_serial;   /* of the program the hot files are in */
+	struct hot_file hot[TFTP_MAX_HOT]; /* file_id = index + 1 */
+	int nhot;
 	struct mmsghdr mmsg[TFTP_WINDOW_CAP];
 	struct iovec iov[TFTP_WINDOW_CAP];
 	uint8_t na_in[TFTP_BLKSIZE_MAX];
@@ -272,6 +298,7 @@ static int fill_netascii(struct tftp_xfer *x)
 }
 
 static void xfer_end(struct tftp_xfer *x, enum tftp_stat why);
+static int hot_current(const struct tftp *s);
 
 /* Send blocks from first on, a window's worth, in one sendmmsg. */
 static void send_window(struct tftp_xfer *x, uint32_t first)
@@ -347,6 +374,9 @@ static void xfer_end(struct tftp_xfer *x, enum tftp_stat why)
 	struct io_uring_sqe *sqe;
 
 	stats[why]++;
+	if (x->xdp && hot_current(x->srv))
+		xdp_ctl_tftp_sess_del(x->srv->xdp, &x->xkey);
+	x->xdp = 0;
 	x->srv->nactive--;
 	wheel_del(x);
 	close(x->file);
@@ -376,6 +406,214 @@ static uint32_t ack_to_block(const struct tftp_xfer *x, uint16_t b)
 	uint32_t blk = x->acked + (uint16_t)(b - (uint16_t)x->acked);
 
 	return blk > x->acked && blk <= x->sent ? blk : 0;
+}
+
+/* --- the XDP hot-block path -------------------------------------------- */
+
+/* Where the program stands: blocks up to last_sent went out, the one
+ * before it was ACKed. */
+static void xdp_sync(struct tftp_xfer *x, const struct xb_tftp_sess *v)
+{
+	if (v->last_sent > x->sent) {
+		x->sent = v->last_sent;
+		x->acked = v->last_sent - 1;
+		x->oack = 0;
+	}
+}
+
+/* Userspace takes the transfer back (an ACK reached the socket). */
+static void xdp_leave(struct tftp_xfer *x)
+{
+	struct xb_tftp_sess v;
+
+	if (!xdp_ctl_tftp_sess_get(x->srv->xdp, &x->xkey, &v))
+		xdp_sync(x, &v);
+	xdp_ctl_tftp_sess_del(x->srv->xdp, &x->xkey);
+	x->xdp = 0;
+}
+
+/* On the transfer's timeout: 1 when the program moved on (or finished:
+ * its event ends the transfer), 0 when xbootd must resend. */
+static int xdp_progress(struct tftp_xfer *x)
+{
+	struct xb_tftp_sess v;
+
+	if (xdp_ctl_tftp_sess_get(x->srv->xdp, &x->xkey, &v)) {
+		/* Only the final ACK deletes it behind our back; its event,
+		 * still queued, then finds no transfer. */
+		x->xdp = 0;
+		x->acked = x->sent = x->last;
+		xfer_end(x, TFTP_STAT_COMPLETED);
+		return 1;
+	}
+	if (v.last_sent > x->sent) {
+		xdp_sync(x, &v);
+		x->retries = 0;
+		wheel_arm(x);
+		return 1;
+	}
+	return 0;
+}
+
+static void xdp_done(void *arg, const struct xb_tftp_event *ev)
+{
+	struct tftp *s = arg;
+	int i;
+
+	for (i = 0; i < TFTP_MAX_XFERS; i++) {
+		struct tftp_xfer *x = &s->xfers[i];
+
+		if (x->state != XFER_ACTIVE || !x->xdp ||
+		    x->xkey.client_ip != ev->client_ip ||
+		    x->xkey.client_port != ev->client_port ||
+		    x->xkey.server_port != ev->server_port)
+			continue;
+		x->xdp = 0; /* the program deleted the session */
+		x->acked = x->sent = x->last;
+		return xfer_end(x, TFTP_STAT_COMPLETED);
+	}
+}
+
+/* The hot file id of an open file, 0 if it is not (or no longer) one. */
+static uint32_t hot_id(const struct tftp *s, int file)
+{
+	struct stat st;
+	int i;
+
+	if (!s->nhot || fstat(file, &st))
+		return 0;
+	for (i = 0; i < s->nhot; i++) {
+		const struct hot_file *h = &s->hot[i];
+
+		if (h->pages != (uint32_t)-1 && h->dev == st.st_dev &&
+		    h->ino == st.st_ino && h->size == st.st_size &&
+		    h->mtime.tv_sec == st.st_mtim.tv_sec &&
+		    h->mtime.tv_nsec == st.st_mtim.tv_nsec)
+			return i + 1;
+	}
+	return 0;
+}
+
+/* Register x with the program before its first packet goes out, so the
+ * client's answer cannot overtake the session. */
+static void xdp_register(struct tftp_xfer *x, struct in_addr server)
+{
+	struct tftp *s = x->srv;
+	struct xb_tftp_sess v = { .server_ip = server.s_addr,
+				  .generation = 1,
+				  .state = XB_TFTP_ACTIVE };
+	struct sockaddr_in me;
+	socklen_t len = sizeof(me);
+
+	if (!s->xdp || x->netascii || x->p.window != 1 ||
+	    x->p.blksize > XB_TFTP_BLKSIZE_MAX)
+		return;
+	v.file_id = hot_id(s, x->file);
+	if (!v.file_id || getsockname(x->fd, (struct sockaddr *)&me, &len))
+		return;
+	x->xkey = (struct xb_tftp_key){ .client_ip = x->peer.sin_addr.s_addr,
+					.client_port = x->peer.sin_port,
+					.server_port = me.sin_port };
+	v.blksize = x->p.blksize;
+	v.size = x->size;
+	v.total = x->last;
+	v.last_sent = x->p.ack ? 0 : 1;
+	if (xdp_ctl_tftp_sess_add(s->xdp, &x->xkey, &v)) {
+		pr_debug_ratelimited("tftp: no XDP session for a hot file");
+		return;
+	}
+	x->xdp = 1;
+}
+
+static void hot_add(struct tftp *s, const char *rel)
+{
+	struct hot_file *h;
+	struct stat st;
+	int fd, i, ret;
+
+	while (*rel == '/')
+		rel++;
+	if (s->nhot >= TFTP_MAX_HOT || !*rel || strstr(rel, "://"))
+		return;
+	fd = openat(s->rootfd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		pr_warn("tftp: hot file %s: %s", rel,
+			fd < 0 ? strerror(errno) : "not a regular file");
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	for (i = 0; i < s->nhot; i++)
+		if (s->hot[i].dev == st.st_dev &&
+		    s->hot[i].ino == st.st_ino) {
+			close(fd); /* named twice */
+			return;
+		}
+	h = &s->hot[s->nhot];
+	ret = xdp_ctl_tftp_load(s->xdp, s->nhot + 1, fd, st.st_size, 1);
+	close(fd);
+	if (ret) {
+		pr_warn("tftp: hot file %s not cached: %s", rel, strerror(-ret));
+		return;
+	}
+	h->dev = st.st_dev;
+	h->ino = st.st_ino;
+	h->size = st.st_size;
+	h->mtime = st.st_mtim;
+	h->pages = (uint32_t)((st.st_size + XB_BLOCK_PAGE - 1) / XB_BLOCK_PAGE);
+	s->nhot++;
+	pr_info("tftp: %s (%lld bytes) served by XDP", rel,
+		(long long)st.st_size);
+}
+
+static void hot_load(struct tftp *s)
+{
+	const struct config *cfg = s->d->cfg;
+	int i;
+
+	if (!s->xdp)
+		return;
+	for (i = 0; i < cfg->ntftp_hot; i++)
+		hot_add(s, cfg->tftp_hot[i]);
+	for (i = 0; i < XB_NCLASS; i++)
+		hot_add(s, cfg->boot_file[i]);
+	xdp_ctl_set_tftp_hook(s->xdp, xdp_done, s);
+}
+
+static int hot_current(const struct tftp *s)
+{
+	return s->xdp == s->d->xdp &&
+	       s->xdp_serial == xdp_ctl_serial(s->d->xdp);
+}
+
+static void hot_unload(struct tftp *s)
+{
+	int i;
+
+	/* A program already closed took its maps with it. */
+	if (!s->xdp || !hot_current(s))
+		return;
+	xdp_ctl_set_tftp_hook(s->xdp, NULL, NULL);
+	for (i = 0; i < s->nhot; i++)
+		xdp_ctl_tftp_unload(s->xdp, i + 1, s->hot[i].pages);
+	s->nhot = 0;
+}
+
+/* xbootd starts XDP after the loop, and a reload may replace it: follow
+ * d->xdp, loading the hot files into each new program. Transfers of a
+ * program that is gone go on in userspace. */
+static void hot_sync(struct tftp *s)
+{
+	int i;
+
+	if (hot_current(s))
+		return;
+	for (i = 0; i < TFTP_MAX_XFERS; i++)
+		s->xfers[i].xdp = 0;
+	s->nhot = 0;
+	s->xdp = s->d->xdp;
+	s->xdp_serial = xdp_ctl_serial(s->xdp);
+	hot_load(s);
 }
 
 static void xfer_ack(struct tftp_xfer *x, uint16_t b)
@@ -414,6 +652,7 @@ static void handle_xfer_recv(struct tftp_xfer *x, int res)
 	x->rx_armed = 0;
 	if (x->state == XFER_CLOSING)
 		return xfer_release(x);
+	hot_sync(x->srv);
 	if (res < 0) {
 		pr_debug_ratelimited("tftp: transfer recv: %s", strerror(-res));
 		return xfer_end(x, TFTP_STAT_FAILED);
@@ -423,6 +662,8 @@ static void handle_xfer_recv(struct tftp_xfer *x, int res)
 		return xfer_recv_arm(x);
 	}
 	op = tftp_parse_reply(x->rx, res, &b);
+	if (x->xdp && op == TFTP_ACK)
+		xdp_leave(x);
 	if (op == TFTP_ERROR) {
 		pr_debug("tftp: client ended a transfer with error %u", b);
 		return xfer_end(x, TFTP_STAT_FAILED);
@@ -434,6 +675,8 @@ static void handle_xfer_recv(struct tftp_xfer *x, int res)
 
 static void xfer_timeout(struct tftp_xfer *x)
 {
+	if (x->xdp && xdp_progress(x))
+		return;
 	if (++x->retries > TFTP_RETRIES) {
 		pr_debug("tftp: %s:%u timed out at block %u",
 			 inet_ntoa(x->peer.sin_addr), ntohs(x->peer.sin_port),
@@ -452,6 +695,7 @@ static void handle_wheel_tick(struct tftp *s)
 	struct tftp_xfer *x, *next;
 
 	s->wheel_armed = 0;
+	hot_sync(s);
 	s->tick++;
 	for (x = s->wheel[s->tick % TFTP_WHEEL]; x; x = next) {
 		next = x->next;
@@ -516,7 +760,7 @@ static int request_open(struct tftp_listener *ln,
 }
 
 static void xfer_start(struct tftp_xfer *x, const struct tftp_request *rq,
-		       uint32_t max_blksize)
+		       uint32_t max_blksize, struct in_addr server)
 {
 	uint32_t max_window;
 
@@ -529,6 +773,7 @@ static void xfer_start(struct tftp_xfer *x, const struct tftp_request *rq,
 	x->srv->nactive++;
 	wheel_tick_arm(x->srv);
 	xfer_recv_arm(x);
+	xdp_register(x, server);
 	if (x->p.ack) {
 		x->oack = 1;
 		send_oack(x);
@@ -546,6 +791,7 @@ static void handle_request(struct tftp_listener *ln,
 	struct stat st;
 	int file, fd;
 
+	hot_sync(s);
 	file = request_open(ln, from, rq);
 	if (file < 0)
 		return;
@@ -574,7 +820,7 @@ static void handle_request(struct tftp_listener *ln,
 	pr_debug("tftp: %s:%u gets '%s' (%llu bytes)",
 		 inet_ntoa(from->sin_addr), ntohs(from->sin_port), rq->name,
 		 (unsigned long long)x->size);
-	xfer_start(x, rq, ln->max_blksize);
+	xfer_start(x, rq, ln->max_blksize, ln->addr);
 }
 
 static void listen_arm(struct listen_rx *rx)
@@ -641,8 +887,10 @@ void tftp_handle(struct tftp *s, int op, void *obj, int res)
 void tftp_tick(struct tftp *s, time_t now)
 {
 	(void)now;
-	if (s)
-		wheel_tick_arm(s);
+	if (!s)
+		return;
+	hot_sync(s);
+	wheel_tick_arm(s);
 }
 
 /* --- setup ------------------------------------------------------------- */
@@ -754,6 +1002,7 @@ int tftp_open(struct tftp **out, struct loop *l, struct xbootd *d)
 			listen_arm(&s->ln[i].rx[k]);
 		}
 	}
+	hot_sync(s);
 	d->tftp_stats = stats;
 	pr_info("tftp: serving %s on %d interface(s)", d->cfg->tftp_root,
 		s->nln);
@@ -771,9 +1020,12 @@ void tftp_close(struct tftp *s)
 	for (i = 0; i < TFTP_MAX_XFERS; i++) {
 		if (s->xfers[i].state == XFER_FREE)
 			continue;
+		if (s->xfers[i].xdp && hot_current(s))
+			xdp_ctl_tftp_sess_del(s->xdp, &s->xfers[i].xkey);
 		if (s->xfers[i].file >= 0)
 			close(s->xfers[i].file);
 		close(s->xfers[i].fd);
 	}
+	hot_unload(s);
 	tftp_free(s);
 }

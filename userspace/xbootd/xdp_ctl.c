@@ -65,7 +65,13 @@ struct xdp_ctl {
 	char pin_path[PATH_MAX]; /* xb_leases in bpffs; "" when none */
 	int pinned;
 	int crashed_fd; /* a previous run's pinned xb_leases, or -1 */
+	xdp_ctl_tftp_done_fn tftp_done;
+	void *tftp_arg;
+	uint64_t serial;
 };
+
+/* Tells one opened program from the next, even at the same address. */
+static uint64_t ctl_serial;
 
 /* --- loading ------------------------------------------------------------ */
 
@@ -194,6 +200,7 @@ int xdp_ctl_open(struct xdp_ctl **out, const struct config *cfg)
 		goto err_skel;
 	}
 	pin_open(x);
+	x->serial = ++ctl_serial;
 	*out = x;
 	return 0;
 
@@ -905,15 +912,34 @@ int xdp_ctl_sync(struct xdp_ctl *x, struct dhcp_server *srv,
 	return 0;
 }
 
+/* Both kinds share the ring buffer and are told apart by type. */
+_Static_assert(sizeof(struct xb_tftp_event) <= sizeof(struct xb_event),
+	       "xb_tftp_event must not outgrow xb_event");
+
+static int on_tftp_event(struct xdp_ctl *x, const void *data, size_t size)
+{
+	struct xb_tftp_event ev;
+
+	if (size < sizeof(ev) || !x->tftp_done)
+		return 0;
+	memcpy(&ev, data, sizeof(ev));
+	x->tftp_done(x->tftp_arg, &ev);
+	return 0;
+}
+
 static int on_event(void *ctx, void *data, size_t size)
 {
 	struct xdp_ctl *x = ctx;
 	struct xb_event ev;
 	int err;
 
-	if (size < sizeof(ev) || !x->db)
+	if (size < sizeof(ev))
 		return 0;
 	memcpy(&ev, data, sizeof(ev));
+	if (ev.type == XB_EV_TFTP_DONE)
+		return on_tftp_event(x, data, size);
+	if (!x->db)
+		return 0;
 	err = lease_apply_xdp_event(x->db, &ev);
 	if (err)
 		pr_debug_ratelimited("xdp: event %u for %s not applied: %s",
@@ -1009,4 +1035,95 @@ void xdp_ctl_close(struct xdp_ctl *x)
 	ring_buffer__free(x->rb);
 	xboot_xdp__destroy(x->skel);
 	free(x);
+}
+
+/* --- TFTP hot blocks ----------------------------------------------------- */
+
+/* Each page value holds its own 4096 bytes and the next XB_BLOCK_SLACK, so
+ * a block is one copy in the program; the file is read once per page. */
+int xdp_ctl_tftp_load(struct xdp_ctl *x, uint32_t file_id, int fd,
+		      uint64_t size, uint32_t generation)
+{
+	int bfd = bpf_map__fd(x->skel->maps.xb_blocks);
+	int ffd = bpf_map__fd(x->skel->maps.xb_files);
+	struct xb_file f = { .size = size, .generation = generation };
+	struct xb_block_key k = { .file_id = file_id };
+	struct xb_block *b;
+	uint64_t pages = size ? (size + XB_BLOCK_PAGE - 1) / XB_BLOCK_PAGE : 0;
+	ssize_t got;
+	int err = 0;
+
+	if (pages > XB_MAX_BLOCKS)
+		return -EFBIG;
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	for (k.page = 0; k.page < pages; k.page++) {
+		memset(b, 0, sizeof(*b));
+		got = pread(fd, b->data, sizeof(b->data),
+			    (off_t)k.page * XB_BLOCK_PAGE);
+		if (got < 0) {
+			err = -errno;
+			break;
+		}
+		if (bpf_map_update_elem(bfd, &k, b, BPF_ANY)) {
+			err = -errno;
+			break;
+		}
+	}
+	free(b);
+	f.pages = k.page;
+	if (err) {
+		xdp_ctl_tftp_unload(x, file_id, f.pages);
+		return err;
+	}
+	if (bpf_map_update_elem(ffd, &file_id, &f, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+void xdp_ctl_tftp_unload(struct xdp_ctl *x, uint32_t file_id,
+			 uint32_t pages)
+{
+	struct xb_block_key k = { .file_id = file_id };
+
+	bpf_map_delete_elem(bpf_map__fd(x->skel->maps.xb_files), &file_id);
+	for (k.page = 0; k.page < pages; k.page++)
+		bpf_map_delete_elem(bpf_map__fd(x->skel->maps.xb_blocks), &k);
+}
+
+int xdp_ctl_tftp_sess_add(struct xdp_ctl *x, const struct xb_tftp_key *k,
+			  const struct xb_tftp_sess *v)
+{
+	if (bpf_map_update_elem(bpf_map__fd(x->skel->maps.xb_tftp_sess), k, v,
+				BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+int xdp_ctl_tftp_sess_get(struct xdp_ctl *x, const struct xb_tftp_key *k,
+			  struct xb_tftp_sess *v)
+{
+	if (bpf_map_lookup_elem(bpf_map__fd(x->skel->maps.xb_tftp_sess), k, v))
+		return -errno;
+	return 0;
+}
+
+int xdp_ctl_tftp_sess_del(struct xdp_ctl *x, const struct xb_tftp_key *k)
+{
+	if (bpf_map_delete_elem(bpf_map__fd(x->skel->maps.xb_tftp_sess), k))
+		return -errno;
+	return 0;
+}
+
+void xdp_ctl_set_tftp_hook(struct xdp_ctl *x, xdp_ctl_tftp_done_fn fn,
+			   void *arg)
+{
+	x->tftp_done = fn;
+	x->tftp_arg = arg;
+}
+
+uint64_t xdp_ctl_serial(const struct xdp_ctl *x)
+{
+	return x ? x->serial : 0;
 }

@@ -39,6 +39,30 @@ void xdp_ctl_tick(struct xdp_ctl *x, time_t now);
 int xdp_ctl_stats(struct xdp_ctl *x, uint64_t out[XB_STAT_MAX]);
 /* "native", "generic" for an interface (ifindex), or "off". */
 const char *xdp_ctl_mode(struct xdp_ctl *x, int ifindex);
+/*
+ * The TFTP hot-block path. Load a hot file (fd read from offset 0, size
+ * bytes) as file_id; its pages replace any earlier ones of that id.
+ */
+int xdp_ctl_tftp_load(struct xdp_ctl *x, uint32_t file_id, int fd,
+		      uint64_t size, uint32_t generation);
+/* Forget a file loaded with pages pages. */
+void xdp_ctl_tftp_unload(struct xdp_ctl *x, uint32_t file_id,
+			 uint32_t pages);
+/* Sessions: register (replacing), read back, and delete (-ENOENT when the
+ * program already ended it). */
+int xdp_ctl_tftp_sess_add(struct xdp_ctl *x, const struct xb_tftp_key *k,
+			  const struct xb_tftp_sess *v);
+int xdp_ctl_tftp_sess_get(struct xdp_ctl *x, const struct xb_tftp_key *k,
+			  struct xb_tftp_sess *v);
+int xdp_ctl_tftp_sess_del(struct xdp_ctl *x, const struct xb_tftp_key *k);
+/* Called from xdp_ctl_poll_events() for each XB_EV_TFTP_DONE. */
+typedef void (*xdp_ctl_tftp_done_fn)(void *arg,
+				     const struct xb_tftp_event *ev);
+void xdp_ctl_set_tftp_hook(struct xdp_ctl *x, xdp_ctl_tftp_done_fn fn,
+			   void *arg);
+/* Unique per opened program (0 for NULL): a reload that reopens it at
+ * the same address is still seen as another one. */
+uint64_t xdp_ctl_serial(const struct xdp_ctl *x);
 /* Detach everywhere and give queued addresses back to the lease table. */
 void xdp_ctl_close(struct xdp_ctl *x);
 
