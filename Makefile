@@ -4,6 +4,7 @@
 #   make test          every suite (unit, bpf, netns, vm, fuzz smoke)
 #   make demo          a real PXE client boots from xboot in namespaces
 #   make bench-dhcp    DHCP benchmark against dnsmasq and Kea
+#   make bench-tftp    TFTP/HTTP benchmark against tftpd-hpa, dnsmasq, atftpd, nginx
 #   make fuzz          long fuzzing campaigns (FUZZ_SECONDS per target)
 #   make SANITIZE=1    userspace with ASan + UBSan
 #   make V=1           show commands
@@ -65,14 +66,17 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
 
 PROGS := $(B)/xbootd $(B)/xbootctl
+# Benchmark tools (load generators): one .c each, libc only.
+BENCH_TOOL_SRC := $(wildcard bench/*_load.c)
+BENCH_TOOLS := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_TOOL_SRC))
 
-.PHONY: all userspace bpf kmod tests fuzz-build test demo bench-dhcp fuzz \
+.PHONY: all userspace bpf kmod tests fuzz-build test demo bench-dhcp bench-tftp bench-tools fuzz \
 	check clean setup format
 .DEFAULT_GOAL := all
 # Keep intermediate objects (test .o files, BPF objects) between runs.
 .SECONDARY:
 
-all: bpf userspace tests fuzz-build kmod
+all: bpf userspace tests bench-tools fuzz-build kmod
 
 setup:
 	$(Q)scripts/setup
@@ -136,6 +140,13 @@ $(B)/tests/%: $(B)/obj/tests/lib/%.o $(B)/libxbootd.a
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+bench-tools: $(BENCH_TOOLS)
+
+$(B)/bench/%: $(B)/obj/bench/%.o
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^
+
 # libFuzzer targets: the target file #includes the sources it fuzzes.
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
 	-Iinclude -Iuserspace/lib -Iuserspace/xbootd -I$(B)/include $(PKG_CFLAGS)
@@ -183,6 +194,11 @@ bench-dhcp:
 	$(Q)scripts/setup
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)bench/dhcp.sh
+
+bench-tftp:
+	$(Q)scripts/setup
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)bench/tftp.sh
 
 format:
 	$(Q)clang-format -i $(XBOOTD_SRC) $(XBOOTCTL_SRC) $(LIB_SRC) $(BPF_SRC) \

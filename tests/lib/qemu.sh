@@ -17,7 +17,12 @@
 #   qx_boot pc1 bios 52:54:00:12:34:56      # starts qemu, returns at once
 #   qx_wait pc1 'Filename: ' 90             # 0 when the console shows it
 #   qx_console pc1                          # the console as plain text
+#   qx_wait_exit pc1 10                     # 0 once the guest powered off
 #   qx_stop pc1
+#
+# qx_stamp pc1 (right after qx_boot) also keeps $NX_TMP/pc1.stamped: each
+# console line, cleaned as qx_console does, after the time it arrived
+# (HH:MM:SS.mmm, UTC like xbootd's log), for timelines.
 
 QX_ROM_DIR=/usr/lib/ipxe/qemu
 QX_OVMF_CODE=/usr/share/OVMF/OVMF_CODE.fd
@@ -74,6 +79,48 @@ qx_console() {
 		grep -v '^[[:space:]]*$'
 }
 
+# qx_stamp NAME: follow NAME's console in the background and write each
+# complete line, cleaned, with its arrival time to $NX_TMP/NAME.stamped.
+# Polls every 0.1 s; ends with qemu (a last read catches the final lines).
+qx_stamp() {
+	local name=$1 pid
+	eval "pid=\$QX_PID_$name"
+	: >"$NX_TMP/$name.stamped"
+	perl -e '
+		use Time::HiRes qw(time sleep);
+		use POSIX qw(strftime);
+		my ($file, $pid) = @ARGV;
+		open(my $in, "<", $file) or die "$file: $!";
+		$| = 1;
+		my $buf = "";
+		my $alive = 1;
+		while (1) {
+			$alive = kill(0, $pid);
+			my $n = sysread($in, my $chunk, 65536);
+			if ($n) {
+				$buf .= $chunk;
+				while ($buf =~ s/^([^\n]*)\n//) {
+					my $l = $1;
+					$l =~ s/\e\[[0-9;?=]*[A-Za-z]//g;
+					$l =~ s/\ec//g;
+					$l =~ s/.*\r(?=.)//;
+					$l =~ s/\r//g;
+					1 while $l =~ s/[^\x08]\x08//;
+					$l =~ s/\x08//g;
+					next if $l =~ /^\s*$/;
+					my $t = time;
+					printf "%s.%03d %s\n",
+						strftime("%H:%M:%S", gmtime($t)),
+						int(($t - int($t)) * 1000), $l;
+				}
+				next;
+			}
+			last unless $alive;
+			sleep 0.1;
+		}' "$NX_TMP/$name.serial" "$pid" >"$NX_TMP/$name.stamped" 2>/dev/null &
+	nx_track $!
+}
+
 # qx_wait NAME REGEX SECONDS: wait until a console line matches (grep -E).
 # Returns 1 on timeout or when qemu exits first.
 qx_wait() {
@@ -89,6 +136,20 @@ qx_wait() {
 		n=$((n - 1))
 	done
 	return 1
+}
+
+# qx_wait_exit NAME SECONDS: wait until qemu has exited by itself (the guest
+# powered off); 1 when it still runs after SECONDS.
+qx_wait_exit() {
+	local name=$1 n=$(($2 * 2)) pid
+	eval "pid=\${QX_PID_$name:-}"
+	[ -n "$pid" ] || return 0
+	while kill -0 "$pid" 2>/dev/null; do
+		[ $n -gt 0 ] || return 1
+		sleep 0.5
+		n=$((n - 1))
+	done
+	return 0
 }
 
 qx_stop() {
