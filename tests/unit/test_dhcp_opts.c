@@ -664,6 +664,10 @@ static void test_tmpl_classes(void **state)
 					 XB_CLASS_IPXE), 0);
 	assert_string_equal(t.file, "http://10.0.0.1/boot.ipxe");
 	assert_null(find_opt(t.opts, t.opts_len, DHO_VENDOR_CLASS, &n));
+	o = find_opt(t.opts, t.opts_len, DHO_IPXE_ENCAP, &n);
+	assert_non_null(o);
+	assert_int_equal(n, 3);
+	assert_memory_equal(o, "\xb0\x01\x01", 3); /* no-pxedhcp = 1 */
 	/* arm64 without a boot file: valid, no file, no 43 */
 	assert_int_equal(dhcp_tmpl_build(&t, &cfg, &full_params,
 					 XB_CLASS_ARM64), 0);

@@ -97,9 +97,16 @@ static void put_boot(struct dhcp_writer *w, struct xb_tmpl *t,
 	const char *vc = class == XB_CLASS_HTTP ? "HTTPClient" : "PXEClient";
 
 	/* iPXE takes a full server's offer that says PXEClient for a
-	 * ProxyDHCP offer too and asks again on 4011, waiting out its proxy
-	 * timeout; it needs the vendor class only from a ProxyDHCP server. */
-	if (class != XB_CLASS_IPXE || p->mode == XB_MODE_PROXY)
+	 * ProxyDHCP offer too and asks again on 4011; without it, it waits
+	 * for ProxyDHCP offers. Its own setting no-pxedhcp (175.176 = 1)
+	 * tells it to do neither. A ProxyDHCP server needs the vendor class:
+	 * it is what makes its offer a proxy offer. */
+	static const uint8_t ipxe_no_pxedhcp[] = { 176, 1, 1 };
+
+	if (class == XB_CLASS_IPXE && p->mode == XB_MODE_FULL)
+		dhcp_put_opt(w, DHO_IPXE_ENCAP, ipxe_no_pxedhcp,
+			     sizeof(ipxe_no_pxedhcp));
+	else
 		dhcp_put_opt(w, DHO_VENDOR_CLASS, vc, strlen(vc));
 	if (class_has_vendor_opts(class))
 		t->siaddr = p->server_id.s_addr;
