@@ -56,6 +56,7 @@
 #include "xboot/dhcp.h"
 #include "xboot/xdp.h"
 #include "xboot_xdp.skel.h"
+#include "xdp_test.h"
 
 #define IFINDEX 1 /* lo: test runs need a real device for ingress_ifindex */
 #define SERVER_IP "10.0.0.1"
@@ -142,25 +143,7 @@ struct req_spec {
 	size_t pad_to;               /* BOOTP length; default 300 */
 };
 
-struct frame {
-	uint8_t align[2]; /* so that the IP header in b is 4-byte aligned */
-	uint8_t b[4096];
-	size_t len;
-} __attribute__((aligned(8)));
 
-static uint16_t csum16(const void *p, size_t len, uint32_t sum)
-{
-	const uint8_t *b = p;
-	size_t i;
-
-	for (i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)(b[i] << 8 | b[i + 1]);
-	if (len & 1)
-		sum += (uint32_t)b[len - 1] << 8;
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)sum;
-}
 
 static in_addr_t ip_or(const char *s, const char *dflt)
 {
@@ -216,7 +199,7 @@ static void build_frame(const struct req_spec *s, struct frame *f)
 	ip->protocol = IPPROTO_UDP;
 	ip->saddr = ip_or(s->ip_src, s->giaddr ? s->giaddr : "0.0.0.0");
 	ip->daddr = ip_or(s->ip_dst, s->giaddr ? SERVER_IP : "255.255.255.255");
-	ip->check = htons(~csum16(ip, sizeof(*ip), 0));
+	ip->check = htons(~xt_fold(xt_sum16(ip, sizeof(*ip), 0)));
 	udp->source = htons(s->sport ? s->sport :
 			    s->giaddr ? DHCP_SERVER_PORT : DHCP_CLIENT_PORT);
 	udp->dest = htons(s->dport ? s->dport : DHCP_SERVER_PORT);
@@ -258,18 +241,6 @@ static int run(const struct frame *in, struct frame *out)
 	return run_ifindex(in, out, IFINDEX);
 }
 
-static uint64_t stat(int idx)
-{
-	int ncpu = libbpf_num_possible_cpus(), c;
-	uint64_t vals[ncpu], sum = 0;
-	__u32 k = (__u32)idx;
-
-	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(skel->maps.xb_stats),
-					     &k, vals), 0);
-	for (c = 0; c < ncpu; c++)
-		sum += vals[c];
-	return sum;
-}
 
 static int on_event(void *ctx, void *data, size_t size)
 {
@@ -481,15 +452,15 @@ static void check_csums(const struct frame *out)
 	uint16_t ulen = ntohs(udp->len);
 	uint32_t sum;
 
-	assert_int_equal(csum16(ip, sizeof(*ip), 0), 0xffff);
+	assert_int_equal(xt_fold(xt_sum16(ip, sizeof(*ip), 0)), 0xffff);
 	assert_int_not_equal(udp->check, 0);
 	memcpy(pseudo, &ip->saddr, 4);
 	memcpy(pseudo + 4, &ip->daddr, 4);
 	pseudo[8] = 0;
 	pseudo[9] = IPPROTO_UDP;
 	memcpy(pseudo + 10, &udp->len, 2);
-	sum = csum16(pseudo, sizeof(pseudo), 0);
-	assert_int_equal(csum16(udp, ulen, sum), 0xffff);
+	sum = xt_fold(xt_sum16(pseudo, sizeof(pseudo), 0));
+	assert_int_equal(xt_fold(xt_sum16(udp, ulen, sum)), 0xffff);
 }
 
 /* The slow path's reply to the same request, from the same template. */
@@ -588,8 +559,8 @@ static void discover_class(uint16_t arch, const char *vc, int class,
 	assert_memory_equal(last_ev.mac, mac_a, 6);
 	assert_int_equal(last_ev.class, class);
 	assert_int_equal(last_ev.xid, htonl(0x1234abcd));
-	assert_int_equal(stat(XB_STAT_TX_OFFER), 1);
-	assert_int_equal(stat(XB_STAT_RX_DHCP), 1);
+	assert_int_equal(xt_stat(skel->maps.xb_stats, XB_STAT_TX_OFFER), 1);
+	assert_int_equal(xt_stat(skel->maps.xb_stats, XB_STAT_RX_DHCP), 1);
 	assert_int_equal(queue_len(0), 15);
 }
 
@@ -711,7 +682,7 @@ static void test_unknown_arch(void **state)
 	opts_pxe(&o, 2); /* EFI Itanium */
 	build_frame(&s, &in);
 	assert_int_equal(run(&in, &out), XDP_PASS);
-	assert_int_equal(stat(XB_STAT_PASS_CLASS), 1);
+	assert_int_equal(xt_stat(skel->maps.xb_stats, XB_STAT_PASS_CLASS), 1);
 	assert_int_equal(queue_len(0), 16);
 }
 
@@ -754,7 +725,7 @@ static void test_relayed_unknown_subnet(void **state)
 	memcpy(s.mac, mac_b, 6);
 	build_frame(&s, &in);
 	assert_int_equal(run(&in, &out), XDP_PASS);
-	assert_int_equal(stat(XB_STAT_PASS_NO_SUBNET), 1);
+	assert_int_equal(xt_stat(skel->maps.xb_stats, XB_STAT_PASS_NO_SUBNET), 1);
 }
 
 /* Without the broadcast flag the OFFER goes to yiaddr at chaddr. */
@@ -824,7 +795,7 @@ static void test_request_ack(void **state)
 	assert_int_equal(events(), 1);
 	assert_int_equal(last_ev.type, XB_EV_ACK);
 	assert_int_equal(last_ev.lease_s, 3600);
-	assert_int_equal(stat(XB_STAT_TX_ACK), 1);
+	assert_int_equal(xt_stat(skel->maps.xb_stats, XB_STAT_TX_ACK), 1);
 }
 
 /* A second DISCOVER gets the same address, without taking another. */
@@ -852,7 +823,7 @@ static void test_request_wrong_address(void **state)
 	request_spec(&s, &o, mac_a, "10.0.0.77", SERVER_IP);
 	build_frame(&s, &in);
 	assert_int_equal(run(&in, &out), XDP_PASS);
-	assert_int_equal(stat(XB_STAT_PASS_MISMATCH), 1);
+	assert_int_equal(xt_stat(skel->maps.xb_stats, XB_STAT_PASS_MISMATCH), 1);
 	assert_int_equal(get_lease(mac_a, &l), 0);
 	assert_int_equal(l.state, XB_LEASE_OFFERED);
 	assert_int_equal(events(), 0);
@@ -868,7 +839,7 @@ static void test_request_other_server(void **state)
 	request_spec(&s, &o, mac_a, "10.0.0.100", "10.0.0.2");
 	build_frame(&s, &in);
 	assert_int_equal(run(&in, &out), XDP_PASS);
-	assert_int_equal(stat(XB_STAT_PASS_MISMATCH), 1);
+	assert_int_equal(xt_stat(skel->maps.xb_stats, XB_STAT_PASS_MISMATCH), 1);
 }
 
 static void test_request_no_lease(void **state)
@@ -880,7 +851,7 @@ static void test_request_no_lease(void **state)
 	request_spec(&s, &o, mac_a, "10.0.0.100", NULL);
 	build_frame(&s, &in);
 	assert_int_equal(run(&in, &out), XDP_PASS);
-	assert_int_equal(stat(XB_STAT_PASS_NO_LEASE), 1);
+	assert_int_equal(xt_stat(skel->maps.xb_stats, XB_STAT_PASS_NO_LEASE), 1);
 }
 
 /* Renewing: ciaddr set, no option 50 -> unicast to ciaddr:68. */
@@ -969,7 +940,7 @@ static void test_reservation_other_subnet(void **state)
 	memcpy(s.mac, mac_a, 6);
 	build_frame(&s, &in);
 	assert_int_equal(run(&in, &out), XDP_PASS);
-	assert_int_equal(stat(XB_STAT_PASS_MISMATCH), 1);
+	assert_int_equal(xt_stat(skel->maps.xb_stats, XB_STAT_PASS_MISMATCH), 1);
 }
 
 static void test_queue_empty(void **state)
@@ -981,7 +952,7 @@ static void test_queue_empty(void **state)
 	memcpy(s.mac, mac_a, 6);
 	build_frame(&s, &in);
 	assert_int_equal(run(&in, &out), XDP_PASS);
-	assert_int_equal(stat(XB_STAT_PASS_NO_ADDRESS), 1);
+	assert_int_equal(xt_stat(skel->maps.xb_stats, XB_STAT_PASS_NO_ADDRESS), 1);
 	assert_memory_equal(out.b, in.b, in.len);
 	assert_int_equal(out.len, in.len);
 }
@@ -1002,11 +973,11 @@ static void test_msgtypes_pass(void **state)
 		assert_int_equal(out.len, in.len);
 		assert_memory_equal(out.b, in.b, in.len);
 	}
-	assert_int_equal(stat(XB_STAT_PASS_MSGTYPE), sizeof(types));
+	assert_int_equal(xt_stat(skel->maps.xb_stats, XB_STAT_PASS_MSGTYPE), sizeof(types));
 	s.msgtype = 0; /* plain BOOTP */
 	build_frame(&s, &in);
 	assert_int_equal(run(&in, &out), XDP_PASS);
-	assert_int_equal(stat(XB_STAT_PASS_MSGTYPE), sizeof(types) + 1);
+	assert_int_equal(xt_stat(skel->maps.xb_stats, XB_STAT_PASS_MSGTYPE), sizeof(types) + 1);
 }
 
 static void test_overload(void **state)
@@ -1020,7 +991,7 @@ static void test_overload(void **state)
 	opt_add(&o, DHO_OVERLOAD, &v, 1);
 	build_frame(&s, &in);
 	assert_int_equal(run(&in, &out), XDP_PASS);
-	assert_int_equal(stat(XB_STAT_PASS_OVERLOAD), 1);
+	assert_int_equal(xt_stat(skel->maps.xb_stats, XB_STAT_PASS_OVERLOAD), 1);
 	assert_int_equal(queue_len(0), 16);
 }
 
@@ -1050,7 +1021,7 @@ static void test_bad_option_lengths(void **state)
 		build_frame(&s, &in);
 		assert_int_equal(run(&in, &out), XDP_PASS);
 	}
-	assert_int_equal(stat(XB_STAT_PASS_MALFORMED), i);
+	assert_int_equal(xt_stat(skel->maps.xb_stats, XB_STAT_PASS_MALFORMED), i);
 
 	/* an option running past the end of the packet */
 	s.opts = NULL;
@@ -1064,7 +1035,7 @@ static void test_bad_option_lengths(void **state)
 	((struct udphdr *)(in.b + 34))->len =
 		htons(ntohs(((struct udphdr *)(in.b + 34))->len) + 1);
 	assert_int_equal(run(&in, &out), XDP_PASS);
-	assert_int_equal(stat(XB_STAT_PASS_MALFORMED), i + 2);
+	assert_int_equal(xt_stat(skel->maps.xb_stats, XB_STAT_PASS_MALFORMED), i + 2);
 
 	/* a repeated option is concatenated by xbootd, not here */
 	o.n = 0;
@@ -1156,7 +1127,7 @@ static void test_truncated(void **state)
 	free(req);
 	/* after 53, 60, 93, 94 and 97 (END itself is the last byte) */
 	assert_int_equal(answered, 5);
-	assert_int_equal(stat(XB_STAT_TX_OFFER), 5);
+	assert_int_equal(xt_stat(skel->maps.xb_stats, XB_STAT_TX_OFFER), 5);
 }
 
 static void test_not_dhcp(void **state)
@@ -1189,13 +1160,13 @@ static void test_not_dhcp(void **state)
 	((struct iphdr *)(in.b + 14))->frag_off = htons(0x2000);
 	assert_int_equal(run(&in, &out), XDP_PASS);
 	/* none of it was counted as DHCP but the fragment */
-	assert_int_equal(stat(XB_STAT_RX_DHCP), 1);
-	assert_int_equal(stat(XB_STAT_PASS_MALFORMED), 1);
+	assert_int_equal(xt_stat(skel->maps.xb_stats, XB_STAT_RX_DHCP), 1);
+	assert_int_equal(xt_stat(skel->maps.xb_stats, XB_STAT_PASS_MALFORMED), 1);
 	/* a BOOTREPLY to port 67 */
 	build_frame(&s, &in);
 	in.b[HDRS] = BOOTP_REPLY;
 	assert_int_equal(run(&in, &out), XDP_PASS);
-	assert_int_equal(stat(XB_STAT_PASS_MALFORMED), 2);
+	assert_int_equal(xt_stat(skel->maps.xb_stats, XB_STAT_PASS_MALFORMED), 2);
 }
 
 static void test_unconfigured_and_disabled(void **state)
@@ -1210,10 +1181,10 @@ static void test_unconfigured_and_disabled(void **state)
 	assert_int_equal(bpf_map_delete_elem(bpf_map__fd(skel->maps.xb_config),
 					     &key), 0);
 	assert_int_equal(run(&in, &out), XDP_PASS);
-	assert_int_equal(stat(XB_STAT_RX_DHCP), 0);
+	assert_int_equal(xt_stat(skel->maps.xb_stats, XB_STAT_RX_DHCP), 0);
 	put_config(XB_MODE_FULL, 0);
 	assert_int_equal(run(&in, &out), XDP_PASS);
-	assert_int_equal(stat(XB_STAT_PASS_DISABLED), 1);
+	assert_int_equal(xt_stat(skel->maps.xb_stats, XB_STAT_PASS_DISABLED), 1);
 	assert_int_equal(queue_len(0), 16);
 }
 
@@ -1259,7 +1230,7 @@ static void test_ringbuf_full(void **state)
 		sent += verdict == XDP_TX;
 	}
 	assert_int_equal(verdict, XDP_PASS);
-	assert_int_equal(stat(XB_STAT_PASS_RINGBUF), 1);
+	assert_int_equal(xt_stat(skel->maps.xb_stats, XB_STAT_PASS_RINGBUF), 1);
 	assert_int_equal(out.len, in.len);
 	assert_memory_equal(out.b, in.b, in.len);
 	assert_int_equal(queue_len(0), NQUEUED - sent);
@@ -1314,7 +1285,7 @@ static void test_biggest(void **state)
 	reset_leases();
 	put_resv(mac_a, NULL, 0, name);
 	assert_int_equal(run(&in, &out), XDP_PASS);
-	assert_int_equal(stat(XB_STAT_PASS_NO_ROOM), 1);
+	assert_int_equal(xt_stat(skel->maps.xb_stats, XB_STAT_PASS_NO_ROOM), 1);
 	assert_int_equal(queue_len(0), 16);
 	e.hostname = name;
 	assert_true(slow_reply(&in, &e,
@@ -1333,7 +1304,7 @@ static void test_no_template(void **state)
 	memcpy(s.mac, mac_a, 6);
 	build_frame(&s, &in);
 	assert_int_equal(run(&in, &out), XDP_PASS);
-	assert_int_equal(stat(XB_STAT_PASS_NO_TEMPLATE), 1);
+	assert_int_equal(xt_stat(skel->maps.xb_stats, XB_STAT_PASS_NO_TEMPLATE), 1);
 }
 
 /* --- tests: proxy mode -------------------------------------------------- */
@@ -1357,7 +1328,7 @@ static void test_proxy_offer(void **state)
 	check_reply(&in, &out, &e);
 	assert_int_equal(m->yiaddr, 0);
 	assert_string_equal(m->file, "ipxe.efi");
-	assert_int_equal(stat(XB_STAT_TX_PROXY_OFFER), 1);
+	assert_int_equal(xt_stat(skel->maps.xb_stats, XB_STAT_TX_PROXY_OFFER), 1);
 	assert_int_equal(events(), 0);
 	assert_int_not_equal(get_lease(mac_a, &(struct xb_lease){ 0 }), 0);
 }
@@ -1370,7 +1341,7 @@ static void test_proxy_plain_pass(void **state)
 	memcpy(s.mac, mac_a, 6);
 	build_frame(&s, &in);
 	assert_int_equal(run(&in, &out), XDP_PASS);
-	assert_int_equal(stat(XB_STAT_PASS_CLASS), 1);
+	assert_int_equal(xt_stat(skel->maps.xb_stats, XB_STAT_PASS_CLASS), 1);
 }
 
 static void test_proxy_ack(void **state)
@@ -1393,7 +1364,7 @@ static void test_proxy_ack(void **state)
 	build_frame(&s, &in);
 	assert_int_equal(run(&in, &out), XDP_TX);
 	check_reply(&in, &out, &e);
-	assert_int_equal(stat(XB_STAT_TX_PROXY_ACK), 1);
+	assert_int_equal(xt_stat(skel->maps.xb_stats, XB_STAT_TX_PROXY_ACK), 1);
 	/* a REQUEST on 67 is not the proxy's */
 	s.dport = DHCP_SERVER_PORT;
 	build_frame(&s, &in);

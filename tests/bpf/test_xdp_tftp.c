@@ -28,6 +28,7 @@
 
 #include "xboot/xdp.h"
 #include "xboot_xdp.skel.h"
+#include "xdp_test.h"
 
 #define IFINDEX 1
 #define CLIENT_IP "10.0.0.50"
@@ -44,10 +45,6 @@ static int nevents;
 static const uint8_t client_mac[6] = { 0x52, 0x54, 0, 0, 0, 0x50 };
 static const uint8_t server_mac[6] = { 0x52, 0x54, 0, 0, 0, 0x01 };
 
-struct frame {
-	uint8_t b[4096];
-	size_t len;
-};
 
 struct hdrs {
 	struct ethhdr eth;
@@ -62,23 +59,7 @@ static uint64_t file_size;
 
 /* --- helpers ------------------------------------------------------------ */
 
-static uint32_t sum16(const uint8_t *p, size_t len, uint32_t sum)
-{
-	size_t i;
 
-	for (i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)p[i] << 8 | p[i + 1];
-	if (len & 1)
-		sum += (uint32_t)p[len - 1] << 8;
-	return sum;
-}
-
-static uint16_t fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)sum;
-}
 
 static void load_file(uint32_t id, uint64_t size, uint32_t generation)
 {
@@ -188,18 +169,6 @@ static int run(const struct frame *in, struct frame *out)
 	return (int)topts.retval;
 }
 
-static uint64_t stat(int idx)
-{
-	int ncpu = libbpf_num_possible_cpus(), c;
-	uint64_t vals[ncpu], sum = 0;
-	__u32 k = (__u32)idx;
-
-	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(skel->maps.xb_stats),
-					     &k, vals), 0);
-	for (c = 0; c < ncpu; c++)
-		sum += vals[c];
-	return sum;
-}
 
 /* The DATA frame for absolute block blk of blksize, checked whole. */
 static void check_data(const struct frame *f, uint32_t blk, uint32_t blksize)
@@ -216,7 +185,7 @@ static void check_data(const struct frame *f, uint32_t blk, uint32_t blksize)
 	assert_memory_equal(h->eth.h_source, server_mac, 6);
 	assert_int_equal(h->ip.ihl, 5);
 	assert_int_equal(ntohs(h->ip.tot_len), 20 + 8 + 4 + n);
-	assert_int_equal(fold(sum16((const uint8_t *)&h->ip, 20, 0)), 0xffff);
+	assert_int_equal(xt_fold(xt_sum16((const uint8_t *)&h->ip, 20, 0)), 0xffff);
 	assert_int_equal(ntohs(h->udp.source), SERVER_PORT);
 	assert_int_equal(ntohs(h->udp.dest), CLIENT_PORT);
 	assert_int_equal(ntohs(h->udp.len), 8 + 4 + n);
@@ -228,10 +197,10 @@ static void check_data(const struct frame *f, uint32_t blk, uint32_t blksize)
 	pseudo[8] = 0;
 	pseudo[9] = IPPROTO_UDP;
 	memcpy(pseudo + 10, &h->udp.len, 2);
-	sum = sum16(pseudo, 12, 0);
-	sum = sum16((const uint8_t *)&h->udp, 8 + 4 + n, sum);
+	sum = xt_sum16(pseudo, 12, 0);
+	sum = xt_sum16((const uint8_t *)&h->udp, 8 + 4 + n, sum);
 	assert_int_not_equal(h->udp.check, 0);
-	assert_int_equal(fold(sum), 0xffff);
+	assert_int_equal(xt_fold(sum), 0xffff);
 }
 
 static int on_event(void *ctx, void *data, size_t size)
@@ -259,8 +228,8 @@ static int setup(void **state)
 static void transfer(uint32_t blksize, uint64_t size)
 {
 	uint32_t total = (uint32_t)(size / blksize + 1), blk;
-	uint64_t tx = stat(XB_STAT_TFTP_TX_DATA);
-	uint64_t done = stat(XB_STAT_TFTP_DONE);
+	uint64_t tx = xt_stat(skel->maps.xb_stats, XB_STAT_TFTP_TX_DATA);
+	uint64_t done = xt_stat(skel->maps.xb_stats, XB_STAT_TFTP_DONE);
 	struct xb_tftp_sess s;
 	struct frame in, out;
 
@@ -282,8 +251,8 @@ static void transfer(uint32_t blksize, uint64_t size)
 	assert_int_equal(ntohs(last_ev.client_port), CLIENT_PORT);
 	assert_int_equal(ntohs(last_ev.server_port), SERVER_PORT);
 	assert_int_equal(last_ev.blocks, total);
-	assert_int_equal(stat(XB_STAT_TFTP_TX_DATA) - tx, total);
-	assert_int_equal(stat(XB_STAT_TFTP_DONE) - done, 1);
+	assert_int_equal(xt_stat(skel->maps.xb_stats, XB_STAT_TFTP_TX_DATA) - tx, total);
+	assert_int_equal(xt_stat(skel->maps.xb_stats, XB_STAT_TFTP_DONE) - done, 1);
 }
 
 /* --- tests -------------------------------------------------------------- */
@@ -342,7 +311,7 @@ static void test_small_files(void **state)
 
 static void test_duplicate_ack(void **state)
 {
-	uint64_t dup = stat(XB_STAT_TFTP_DUP_ACK);
+	uint64_t dup = xt_stat(skel->maps.xb_stats, XB_STAT_TFTP_DUP_ACK);
 	struct xb_tftp_sess s;
 	struct frame in, out;
 
@@ -357,14 +326,14 @@ static void test_duplicate_ack(void **state)
 	assert_int_equal(run(&in, &out), XDP_DROP);
 	make_frame(&in, CLIENT_PORT, 4, 0, 0);
 	assert_int_equal(run(&in, &out), XDP_DROP);
-	assert_int_equal(stat(XB_STAT_TFTP_DUP_ACK) - dup, 2);
+	assert_int_equal(xt_stat(skel->maps.xb_stats, XB_STAT_TFTP_DUP_ACK) - dup, 2);
 	assert_int_equal(get_session(&s), 0);
 	assert_int_equal(s.last_sent, 2);
 }
 
 static void test_pass_cases(void **state)
 {
-	uint64_t pass = stat(XB_STAT_TFTP_PASS);
+	uint64_t pass = xt_stat(skel->maps.xb_stats, XB_STAT_TFTP_PASS);
 	struct frame in, out;
 	struct hdrs *h = (struct hdrs *)in.b;
 
@@ -399,7 +368,7 @@ static void test_pass_cases(void **state)
 	make_frame(&in, CLIENT_PORT, 4, 1, 0);
 	h->ip.daddr = htonl(0x0a000002);
 	assert_int_equal(run(&in, &out), XDP_PASS);
-	assert_int_equal(stat(XB_STAT_TFTP_PASS) - pass, 6);
+	assert_int_equal(xt_stat(skel->maps.xb_stats, XB_STAT_TFTP_PASS) - pass, 6);
 	/* After all that, the in-order ACK still works. */
 	make_frame(&in, CLIENT_PORT, 4, 1, 0);
 	assert_int_equal(run(&in, &out), XDP_TX);
