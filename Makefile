@@ -70,7 +70,7 @@ PROGS := $(B)/xbootd $(B)/xbootctl
 BENCH_TOOL_SRC := $(wildcard bench/*_load.c)
 BENCH_TOOLS := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_TOOL_SRC))
 
-.PHONY: all userspace bpf kmod tests fuzz-build test demo bench-dhcp bench-tftp bench-tools fuzz \
+.PHONY: all userspace bpf kmod kmod-btf tests fuzz-build test demo bench-dhcp bench-tftp bench-tools fuzz \
 	check clean setup format
 .DEFAULT_GOAL := all
 # Keep intermediate objects (test .o files, BPF objects) between runs.
@@ -165,18 +165,64 @@ fuzz: fuzz-build
 	done
 
 # --- kernel module -------------------------------------------------------
+# Kbuild builds xboot.ko in the tree; the finished module, with module BTF
+# (the kfuncs need it), is $(B)/kmod/xboot.ko. Distribution headers ship no
+# vmlinux, so Kbuild skips BTF: we extract vmlinux from the matching
+# /boot/vmlinuz and run pahole and resolve_btfids ourselves, as the
+# kernel's Makefile.modfinal would (scripts/setup installs both tools).
+# XBOOT_DEBUG=1 builds the self-tests in (run at load).
+KREL = $(shell sed -n 's/^\#define UTS_RELEASE "\(.*\)"/\1/p' $(KDIR)/include/generated/utsrelease.h 2>/dev/null)
+XBOOT_LIBEXEC ?= /usr/local/libexec/xboot
+PAHOLE ?= pahole
+RESOLVE_BTFIDS ?= $(firstword $(wildcard $(KDIR)/tools/bpf/resolve_btfids/resolve_btfids) \
+	$(XBOOT_LIBEXEC)/resolve_btfids)
+EXTRACT_VMLINUX ?= $(XBOOT_LIBEXEC)/extract-vmlinux
+KMOD_VMLINUX = $(firstword $(wildcard $(KDIR)/vmlinux) $(B)/vmlinux-$(KREL))
+KMOD_ARGS = $(if $(filter 1,$(XBOOT_DEBUG)),XBOOT_SELFTEST=y) $(if $(filter 1,$(V)),V=1)
+
 kmod:
 ifneq ($(KDIR),)
 	$(call msg,KMOD,$(KDIR))
-	$(Q)$(MAKE) -C $(KDIR) M=$(CURDIR) $(if $(filter 1,$(V)),V=1) modules >$(B)/kmod.log 2>&1 \
+	$(Q)mkdir -p $(B)/kmod
+	$(Q)$(MAKE) -C $(KDIR) M=$(CURDIR) $(KMOD_ARGS) modules >$(B)/kmod.log 2>&1 \
 		|| { cat $(B)/kmod.log; exit 1; }
+	$(Q)cp xboot.ko $(B)/kmod/xboot.ko.tmp
+	$(Q)$(MAKE) --no-print-directory kmod-btf KMOD_KO=$(B)/kmod/xboot.ko.tmp
+	$(Q)mv $(B)/kmod/xboot.ko.tmp $(B)/kmod/xboot.ko
 else
 	@echo "  SKIP     kmod: no kernel headers (install linux-headers-amd64 or set KDIR)"
 endif
 
+# Add .BTF (split against vmlinux) and fill .BTF_ids, unless Kbuild did.
+kmod-btf:
+	$(Q)if readelf -S --wide $(KMOD_KO) | grep -q ' \.BTF '; then exit 0; fi; \
+	if ! command -v $(PAHOLE) >/dev/null || [ ! -x "$(RESOLVE_BTFIDS)" ] || \
+	   ! $(MAKE) --no-print-directory -s $(KMOD_VMLINUX); then \
+		echo "  WARN     kmod: no module BTF (run scripts/setup); the kfuncs stay unusable"; \
+		exit 0; \
+	fi; \
+	printf '  %-8s %s\n' BTF $(KMOD_KO); \
+	LLVM_OBJCOPY=objcopy $(PAHOLE) -J $$(PAHOLE=$(PAHOLE) $(KDIR)/scripts/pahole-flags.sh) \
+		--btf_base $(KMOD_VMLINUX) $(KMOD_KO) && \
+	$(RESOLVE_BTFIDS) -b $(KMOD_VMLINUX) $(KMOD_KO)
+
+$(B)/vmlinux-%:
+	$(Q)[ -x "$(EXTRACT_VMLINUX)" ] && [ -r /boot/vmlinuz-$* ]
+	$(call msg,VMLINUX,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(EXTRACT_VMLINUX) /boot/vmlinuz-$* >$@.tmp && mv $@.tmp $@
+
+# sparse (and gcc) over every module source, self-tests included: any
+# warning fails.
 check:
 ifneq ($(KDIR),)
-	$(Q)$(MAKE) -C $(KDIR) M=$(CURDIR) C=2 modules
+	$(Q)mkdir -p $(B)
+	$(Q)$(MAKE) -C $(KDIR) M=$(CURDIR) C=2 XBOOT_SELFTEST=y modules >$(B)/check.log 2>&1 \
+		|| { cat $(B)/check.log; exit 1; }
+	$(Q)if grep -E 'warning:|error:' $(B)/check.log; then exit 1; fi
+	$(Q)echo "  CHECK    sparse: no warnings"
+else
+	@echo "  SKIP     check: no kernel headers (install linux-headers-amd64 or set KDIR)"
 endif
 
 # --- suites and demos ----------------------------------------------------
