@@ -88,7 +88,16 @@ $(B)/.flags: FORCE
 FORCE:
 
 # --- BPF -----------------------------------------------------------------
+# xboot_xdp.bpf.c again with xboot.ko's kfuncs as the block source
+# (ebpf/xb_block.h); xbootd loads it when the module is there.
+SKELS += $(B)/include/xboot_xdp_kfunc.skel.h
+
 bpf: $(SKELS)
+
+$(B)/ebpf/xboot_xdp_kfunc.bpf.o: ebpf/xboot_xdp.bpf.c $(wildcard include/xboot/*.h ebpf/*.h)
+	$(call msg,BPF,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -DXB_BLOCK_SOURCE_KFUNC -c $< -o $@
 
 $(B)/ebpf/%.bpf.o: ebpf/%.bpf.c $(wildcard include/xboot/*.h ebpf/*.h)
 	$(call msg,BPF,$@)

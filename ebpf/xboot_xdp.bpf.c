@@ -1197,4 +1197,12 @@ int xboot_dhcp(struct xdp_md *ctx)
 	}
 }
 
+/* The TFTP path's second tier, at clsact ingress of the same interfaces:
+ * blocks XDP had no room to build (see xb_tftp.h). */
+SEC("tc")
+int xboot_tftp_tc(struct __sk_buff *skb)
+{
+	return xb_tftp_tc(skb);
+}
+
 char LICENSE[] SEC("license") = "Dual MIT/GPL";

@@ -135,6 +135,8 @@ enum xb_stat {
 	XB_STAT_TFTP_DUP_ACK,      /* duplicate/stale ACKs dropped */
 	XB_STAT_TFTP_DONE,         /* transfers whose final ACK XDP saw */
 	XB_STAT_TFTP_PASS,         /* session traffic left to xbootd */
+	XB_STAT_TFTP_TC_DATA,      /* DATA blocks sent by the TC tier */
+	XB_STAT_TFTP_TO_TC,        /* ACKs XDP had no room for: TC's */
 	XB_STAT_MAX,
 };
 
@@ -146,7 +148,8 @@ enum xb_stat {
 		"pass_no_subnet", "pass_no_address", "pass_no_lease",        \
 		"pass_mismatch", "pass_no_template", "pass_no_room",         \
 		"pass_ringbuf", "tftp_blocks", "tftp_dup_acks",              \
-		"tftp_completed", "tftp_pass",                               \
+		"tftp_completed", "tftp_pass", "tftp_blocks_tc",             \
+		"tftp_xdp_to_tc",                                            \
 	}
 
 /*

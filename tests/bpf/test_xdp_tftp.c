@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The XDP TFTP hot-block path under BPF_PROG_TEST_RUN: ACK frames in,
- * DATA frames (or a drop, or a pass) out. Files go into xb_blocks with the
+ * The TFTP hot-block path under BPF_PROG_TEST_RUN: ACK frames in, DATA
+ * frames (or a drop, or a pass) out, through the XDP program and through
+ * the TC tier (an skb test run), whose DATA frames must be byte for byte
+ * the XDP program's for the same ACK. Files go into xb_blocks with the
  * same layout xdp_ctl_tftp_load() writes; every DATA frame's checksums are
- * recomputed here and its payload compared with the file.
+ * recomputed here and its payload compared with the file. The kfunc build
+ * is only opened here (loading it needs xboot.ko: tests/vm).
  *
  * Needs root (BPF); exits 77 when the kernel or the privileges are not
  * there.
@@ -20,6 +23,7 @@
 #include <unistd.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
+#include <linux/pkt_cls.h>
 #include <linux/udp.h>
 #include <cmocka.h>
 
@@ -28,6 +32,7 @@
 
 #include "xboot/xdp.h"
 #include "xboot_xdp.skel.h"
+#include "xboot_xdp_kfunc.skel.h"
 #include "xdp_test.h"
 
 #define IFINDEX 1
@@ -169,6 +174,19 @@ static int run(const struct frame *in, struct frame *out)
 	return (int)topts.retval;
 }
 
+/* The same frame through the TC tier: TC_ACT_* (TC_ACT_REDIRECT for a
+ * DATA block sent back out). */
+static int run_tc(const struct frame *in, struct frame *out)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, topts, .data_in = in->b,
+		    .data_size_in = (__u32)in->len, .data_out = out->b,
+		    .data_size_out = sizeof(out->b), .repeat = 1);
+
+	assert_int_equal(bpf_prog_test_run_opts(
+		bpf_program__fd(skel->progs.xboot_tftp_tc), &topts), 0);
+	out->len = topts.data_size_out;
+	return (int)topts.retval;
+}
 
 /* The DATA frame for absolute block blk of blksize, checked whole. */
 static void check_data(const struct frame *f, uint32_t blk, uint32_t blksize)
@@ -427,6 +445,220 @@ static void test_missing_page(void **state)
 	assert_int_equal(out.len, 60); /* untouched */
 }
 
+/* --- the TC tier ------------------------------------------------------- */
+
+static void set_last_sent(uint32_t last_sent)
+{
+	struct xb_tftp_key k = key_of(CLIENT_PORT);
+	struct xb_tftp_sess s;
+
+	assert_int_equal(get_session(&s), 0);
+	s.last_sent = last_sent;
+	assert_int_equal(bpf_map_update_elem(
+		bpf_map__fd(skel->maps.xb_tftp_sess), &k, &s, BPF_ANY), 0);
+}
+
+/* A whole transfer through the TC tier; each ACK also goes through XDP
+ * first (the session put back after), and the two DATA frames must be the
+ * same bytes. */
+static void transfer_tc(uint32_t blksize, uint64_t size)
+{
+	uint32_t total = (uint32_t)(size / blksize + 1), blk;
+	uint64_t tc = xt_stat(skel->maps.xb_stats, XB_STAT_TFTP_TC_DATA);
+	uint64_t done = xt_stat(skel->maps.xb_stats, XB_STAT_TFTP_DONE);
+	struct xb_tftp_sess s;
+	struct frame in, out, xout;
+
+	load_file(FILE_ID, size, 1);
+	add_session(blksize, 0, 1);
+	for (blk = 1; blk <= total; blk++) {
+		make_frame(&in, CLIENT_PORT, 4, (uint16_t)(blk - 1), 0);
+		assert_int_equal(run(&in, &xout), XDP_TX);
+		set_last_sent(blk - 1);
+		assert_int_equal(run_tc(&in, &out), TC_ACT_REDIRECT);
+		check_data(&out, blk, blksize);
+		assert_int_equal(out.len, xout.len);
+		assert_memory_equal(out.b, xout.b, out.len);
+		assert_int_equal(get_session(&s), 0);
+		assert_int_equal(s.last_sent, blk);
+	}
+	make_frame(&in, CLIENT_PORT, 4, (uint16_t)total, 0);
+	assert_int_equal(run_tc(&in, &out), TC_ACT_SHOT);
+	assert_int_not_equal(get_session(&s), 0);
+	ring_buffer__consume(rb);
+	assert_int_equal(nevents, 1);
+	assert_int_equal(last_ev.type, XB_EV_TFTP_DONE);
+	assert_int_equal(ntohs(last_ev.client_port), CLIENT_PORT);
+	assert_int_equal(last_ev.blocks, total);
+	assert_int_equal(xt_stat(skel->maps.xb_stats, XB_STAT_TFTP_TC_DATA) - tc, total);
+	assert_int_equal(xt_stat(skel->maps.xb_stats, XB_STAT_TFTP_DONE) - done, 1);
+}
+
+static void test_tc_blksize_512(void **state)
+{
+	(void)state;
+	transfer_tc(512, 5000);
+}
+
+static void test_tc_blksize_1432(void **state)
+{
+	(void)state;
+	transfer_tc(1432, 3 * 4096 + 1); /* blocks across page boundaries */
+}
+
+static void test_tc_small_files(void **state)
+{
+	(void)state;
+	transfer_tc(512, 0);
+	setup(NULL);
+	transfer_tc(512, 512 * 3); /* ends with a 0-byte block */
+	setup(NULL);
+	transfer_tc(1468, 1);
+}
+
+static void test_tc_duplicate_ack(void **state)
+{
+	uint64_t dup = xt_stat(skel->maps.xb_stats, XB_STAT_TFTP_DUP_ACK);
+	struct xb_tftp_sess s;
+	struct frame in, out;
+
+	(void)state;
+	load_file(FILE_ID, 4000, 1);
+	add_session(1432, 0, 1);
+	make_frame(&in, CLIENT_PORT, 4, 0, 0);
+	assert_int_equal(run_tc(&in, &out), TC_ACT_REDIRECT);
+	make_frame(&in, CLIENT_PORT, 4, 1, 0);
+	assert_int_equal(run_tc(&in, &out), TC_ACT_REDIRECT);
+	check_data(&out, 2, 1432);
+	/* ACK 1 again, then ACK 0: both stale, dropped */
+	assert_int_equal(run_tc(&in, &out), TC_ACT_SHOT);
+	make_frame(&in, CLIENT_PORT, 4, 0, 0);
+	assert_int_equal(run_tc(&in, &out), TC_ACT_SHOT);
+	assert_int_equal(xt_stat(skel->maps.xb_stats, XB_STAT_TFTP_DUP_ACK) - dup, 2);
+	assert_int_equal(get_session(&s), 0);
+	assert_int_equal(s.last_sent, 2);
+}
+
+/* What the TC tier leaves to the stack goes there as it came. */
+static void tc_passes(const struct frame *in)
+{
+	struct frame out;
+
+	assert_int_equal(run_tc(in, &out), TC_ACT_OK);
+	assert_int_equal(out.len, in->len);
+	assert_memory_equal(out.b, in->b, in->len);
+}
+
+static void test_tc_pass_cases(void **state)
+{
+	struct xb_tftp_sess s;
+	struct frame in, out;
+	struct hdrs *h = (struct hdrs *)in.b;
+
+	(void)state;
+	load_file(FILE_ID, 4000, 1);
+	add_session(1432, 1, 1);
+	/* Wrong TID (another client port): no session, the stack's. */
+	make_frame(&in, CLIENT_PORT + 1, 4, 1, 0);
+	tc_passes(&in);
+	/* Unknown session: another client address. */
+	make_frame(&in, CLIENT_PORT, 4, 1, 0);
+	h->ip.saddr = htonl(0x0a000063);
+	tc_passes(&in);
+	/* An ACK of a block not yet sent; an ERROR; an ACK too long. */
+	make_frame(&in, CLIENT_PORT, 4, 5, 0);
+	tc_passes(&in);
+	make_frame(&in, CLIENT_PORT, 5, 0, 8);
+	tc_passes(&in);
+	make_frame(&in, CLIENT_PORT, 4, 1, 1);
+	tc_passes(&in);
+	/* IP options; another address of ours. */
+	make_frame(&in, CLIENT_PORT, 4, 1, 0);
+	h->ip.ihl = 6;
+	tc_passes(&in);
+	make_frame(&in, CLIENT_PORT, 4, 1, 0);
+	h->ip.daddr = htonl(0x0a000002);
+	tc_passes(&in);
+	assert_int_equal(get_session(&s), 0);
+	assert_int_equal(s.last_sent, 1);
+	/* After all that, the in-order ACK still works. */
+	make_frame(&in, CLIENT_PORT, 4, 1, 0);
+	assert_int_equal(run_tc(&in, &out), TC_ACT_REDIRECT);
+	check_data(&out, 2, 1432);
+}
+
+static void test_tc_generation_changed(void **state)
+{
+	struct frame in;
+
+	(void)state;
+	load_file(FILE_ID, 4000, 2);
+	add_session(1432, 0, 1);
+	make_frame(&in, CLIENT_PORT, 4, 0, 0);
+	tc_passes(&in); /* the skb put back to its length */
+}
+
+static void test_tc_block_wrap(void **state)
+{
+	struct xb_tftp_sess s;
+	struct frame in, out, xout;
+
+	(void)state;
+	load_file(FILE_ID, 65537 * 8 + 3, 1);
+	add_session(8, 65535, 1);
+	make_frame(&in, CLIENT_PORT, 4, 65535, 0);
+	assert_int_equal(run(&in, &xout), XDP_TX);
+	set_last_sent(65535);
+	assert_int_equal(run_tc(&in, &out), TC_ACT_REDIRECT);
+	check_data(&out, 65536, 8);
+	assert_memory_equal(out.b, xout.b, out.len);
+	assert_int_equal(ntohs(((struct hdrs *)out.b)->block), 0);
+	make_frame(&in, CLIENT_PORT, 4, 0, 0);
+	assert_int_equal(run_tc(&in, &out), TC_ACT_REDIRECT);
+	check_data(&out, 65537, 8);
+	/* Stale across the wrap. */
+	make_frame(&in, CLIENT_PORT, 4, 65535, 0);
+	assert_int_equal(run_tc(&in, &out), TC_ACT_SHOT);
+	make_frame(&in, CLIENT_PORT, 4, 1, 0);
+	assert_int_equal(run_tc(&in, &out), TC_ACT_REDIRECT);
+	check_data(&out, 65538, 8);
+	make_frame(&in, CLIENT_PORT, 4, 2, 0);
+	assert_int_equal(run_tc(&in, &out), TC_ACT_SHOT);
+	assert_int_not_equal(get_session(&s), 0);
+}
+
+/* Not TFTP at all (ARP, a runt): the stack's, untouched. */
+static void test_tc_not_ip(void **state)
+{
+	struct frame in;
+	struct hdrs *h = (struct hdrs *)in.b;
+
+	(void)state;
+	make_frame(&in, CLIENT_PORT, 4, 0, 0);
+	h->eth.h_proto = htons(ETH_P_ARP);
+	tc_passes(&in);
+	make_frame(&in, CLIENT_PORT, 4, 0, 0);
+	in.len = sizeof(struct ethhdr) + 20;
+	tc_passes(&in);
+}
+
+/* The kfunc build is the same object with another block source: libbpf
+ * must at least open it, with both programs and the same maps. */
+static void test_kfunc_build_opens(void **state)
+{
+	struct xboot_xdp_kfunc *k;
+
+	(void)state;
+	k = xboot_xdp_kfunc__open();
+	assert_non_null(k);
+	assert_non_null(k->progs.xboot_dhcp);
+	assert_non_null(k->progs.xboot_tftp_tc);
+	assert_non_null(k->maps.xb_tftp_sess);
+	assert_int_equal(bpf_map__value_size(k->maps.xb_tftp_sess),
+			 sizeof(struct xb_tftp_sess));
+	xboot_xdp_kfunc__destroy(k);
+}
+
 #define T(fn) cmocka_unit_test_setup(fn, setup)
 
 int main(void)
@@ -439,6 +671,11 @@ int main(void)
 		T(test_duplicate_ack), T(test_pass_cases),
 		T(test_generation_changed), T(test_block_wrap),
 		T(test_missing_page),
+		T(test_tc_blksize_512), T(test_tc_blksize_1432),
+		T(test_tc_small_files), T(test_tc_duplicate_ack),
+		T(test_tc_pass_cases),  T(test_tc_generation_changed),
+		T(test_tc_block_wrap),  T(test_tc_not_ip),
+		T(test_kfunc_build_opens),
 	};
 	int ret;
 

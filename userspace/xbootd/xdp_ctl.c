@@ -13,6 +13,16 @@
  * in bpffs: if xbootd dies (kill -9), the program is detached with it (a
  * BPF link), and the next start with the same state directory takes every
  * lease XDP granted from the pinned map before serving anyone.
+ *
+ * The object comes in two builds (ebpf/xb_block.h): with xboot.ko loaded,
+ * the one whose TFTP blocks come from the module's page cache through its
+ * kfuncs; otherwise, or when the kernel refuses that one, the one whose
+ * blocks come from xb_blocks. Both have the same maps and programs.
+ *
+ * Next to the XDP program, the object's TC program sits at clsact ingress
+ * of each interface: it sends the TFTP blocks XDP had no room to build
+ * (veth since Linux 6.8). A tc filter is not a BPF link and outlives a
+ * killed xbootd; the next start replaces it (same handle and priority).
  */
 #include <errno.h>
 #include <limits.h>
@@ -35,6 +45,7 @@
 #include "log.h"
 #include "xdp_ctl.h"
 #include "xboot_xdp.skel.h"
+#include "xboot_xdp_kfunc.skel.h"
 
 /* How many free addresses each subnet lends to XDP at most. Enough for a
  * burst of thousands of DISCOVERs between two ticks, small enough that
@@ -43,17 +54,43 @@
 #define XDP_LEND_BATCH 256
 #define NSEC_PER_SEC 1000000000LL
 
+/* Our tc filter at clsact ingress: unusual numbers, so that a leftover
+ * of ours is found again and nobody else's is taken for one. */
+#define XDP_TC_HANDLE 0xb007
+#define XDP_TC_PRIO 0xb007
+
 struct xdp_iface {
 	int ifindex;
 	char name[IF_NAMESIZE];
 	__u32 flags;  /* XDP_FLAGS_DRV_MODE or XDP_FLAGS_SKB_MODE */
 	int link_fd;  /* the attachment; closing it detaches */
+	int tc;       /* the TC tier's filter is attached */
 	struct dhcp_server_iface info;
+};
+
+/* The loaded build's maps and programs, whichever build it is. */
+#define XDP_OBJ_MAPS(X)                                                     \
+	X(xb_config) X(xb_subnets) X(xb_tmpl) X(xb_resv) X(xb_leases)      \
+	X(xb_free) X(xb_events) X(xb_stats) X(xb_files) X(xb_blocks)       \
+	X(xb_tftp_sess)
+#define XDP_OBJ_PROGS(X) X(xboot_dhcp) X(xboot_tftp_tc)
+#define XDP_OBJ_FIELD(name) struct bpf_map *name;
+#define XDP_OBJ_PROG_FIELD(name) struct bpf_program *name;
+
+struct xdp_obj_maps {
+	XDP_OBJ_MAPS(XDP_OBJ_FIELD)
+};
+
+struct xdp_obj_progs {
+	XDP_OBJ_PROGS(XDP_OBJ_PROG_FIELD)
 };
 
 struct xdp_ctl {
 	const struct config *cfg;
-	struct xboot_xdp *skel;
+	const struct xdp_build *build;
+	void *skel; /* build's skeleton */
+	struct xdp_obj_maps maps;
+	struct xdp_obj_progs progs;
 	struct ring_buffer *rb;
 	struct xdp_iface ifs[XB_MAX_IFACES];
 	int nifs;
@@ -75,6 +112,10 @@ static uint64_t ctl_serial;
 
 /* --- loading ------------------------------------------------------------ */
 
+/* Set while a libbpf call is expected to fail (a probe): its messages
+ * then go to debug. */
+static int libbpf_quiet;
+
 /* libbpf's messages, one level lower than it files them: its warnings are
  * mostly about optional features. */
 static int libbpf_log(enum libbpf_print_level level, const char *fmt,
@@ -85,6 +126,8 @@ static int libbpf_log(enum libbpf_print_level level, const char *fmt,
 	char line[1024];
 	size_t n;
 
+	if (libbpf_quiet && lvl < LOG_LVL_DEBUG)
+		lvl = LOG_LVL_DEBUG;
 	if (lvl > log_level)
 		return 0;
 	vsnprintf(line, sizeof(line), fmt, ap);
@@ -131,12 +174,94 @@ static int probe_features(void)
 	return 0;
 }
 
+/* --- the two builds ------------------------------------------------------ */
+
+struct xdp_build {
+	const char *source; /* xdp_ctl_block_source() */
+	void *(*open)(void);
+	int (*load)(void *skel);
+	void (*destroy)(void *skel);
+	void (*bind)(struct xdp_ctl *x, void *skel);
+};
+
+#define XDP_BIND_MAP(name) x->maps.name = s->maps.name;
+#define XDP_BIND_PROG(name) x->progs.name = s->progs.name;
+
+static void *map_open(void)
+{
+	return xboot_xdp__open();
+}
+
+static int map_load(void *skel)
+{
+	return xboot_xdp__load(skel);
+}
+
+static void map_destroy(void *skel)
+{
+	xboot_xdp__destroy(skel);
+}
+
+static void map_bind(struct xdp_ctl *x, void *skel)
+{
+	struct xboot_xdp *s = skel;
+
+	XDP_OBJ_MAPS(XDP_BIND_MAP)
+	XDP_OBJ_PROGS(XDP_BIND_PROG)
+}
+
+static void *kfunc_open(void)
+{
+	return xboot_xdp_kfunc__open();
+}
+
+static int kfunc_load(void *skel)
+{
+	return xboot_xdp_kfunc__load(skel);
+}
+
+static void kfunc_destroy(void *skel)
+{
+	xboot_xdp_kfunc__destroy(skel);
+}
+
+static void kfunc_bind(struct xdp_ctl *x, void *skel)
+{
+	struct xboot_xdp_kfunc *s = skel;
+
+	XDP_OBJ_MAPS(XDP_BIND_MAP)
+	XDP_OBJ_PROGS(XDP_BIND_PROG)
+}
+
+static const struct xdp_build build_map = {
+	.source = "map",
+	.open = map_open,
+	.load = map_load,
+	.destroy = map_destroy,
+	.bind = map_bind,
+};
+
+static const struct xdp_build build_kfunc = {
+	.source = "kfunc",
+	.open = kfunc_open,
+	.load = kfunc_load,
+	.destroy = kfunc_destroy,
+	.bind = kfunc_bind,
+};
+
+/* xboot.ko is loaded: its kfuncs (and their BTF) may be there. */
+static int kmod_present(void)
+{
+	return !access("/sys/module/xboot", F_OK) ||
+	       !access("/sys/kernel/btf/xboot", F_OK);
+}
+
 /* With -vv, the verifier's statistics (instructions processed, states):
  * how close the program is to the verifier's limits on this kernel. Only
  * the statistics, as a full log would not fit any sane buffer. */
 static int load_program(struct xdp_ctl *x)
 {
-	struct bpf_program *prog = x->skel->progs.xboot_dhcp;
+	struct bpf_program *prog = x->progs.xboot_dhcp;
 	char *log = NULL, *line, *save;
 	int err;
 
@@ -147,11 +272,58 @@ static int load_program(struct xdp_ctl *x)
 			bpf_program__set_log_level(prog, 4);
 		}
 	}
-	err = xboot_xdp__load(x->skel);
+	err = x->build->load(x->skel);
 	for (line = log ? strtok_r(log, "\n", &save) : NULL; line;
 	     line = strtok_r(NULL, "\n", &save))
 		pr_debug("xdp: verifier: %s", line);
 	free(log);
+	return err;
+}
+
+/* Open and load one build; on failure nothing is left open. */
+static int open_build(struct xdp_ctl *x, const struct xdp_build *b)
+{
+	int err;
+
+	x->build = b;
+	x->skel = b->open();
+	if (!x->skel) {
+		err = -errno;
+		pr_warn("xdp: cannot open the BPF object (%s blocks): %s",
+			b->source, strerror(-err));
+		return err ? err : -ENOMEM;
+	}
+	b->bind(x, x->skel);
+	err = load_program(x);
+	if (err) {
+		b->destroy(x->skel);
+		x->skel = NULL;
+	}
+	return err;
+}
+
+/* The kfunc build when xboot.ko is there, else (or when the kernel refuses
+ * it: a module without its BTF, an older module) the map build. */
+static int open_object(struct xdp_ctl *x)
+{
+	int err;
+
+	if (kmod_present()) {
+		err = open_build(x, &build_kfunc);
+		if (!err) {
+			pr_info("xdp: TFTP blocks from xboot.ko's page cache (kfunc)");
+			return 0;
+		}
+		pr_info("xdp: xboot.ko is loaded but the kernel refused the kfunc build (%s); TFTP blocks from the map",
+			strerror(-err));
+	}
+	err = open_build(x, &build_map);
+	if (err)
+		pr_warn("xdp: the kernel refused the XDP program (%s)%s",
+			strerror(-err),
+			log_level >= LOG_LVL_DEBUG ?
+				"; without -vv libbpf logs the verifier's reasons" :
+				"; libbpf's messages above have the verifier's reasons");
 	return err;
 }
 
@@ -175,23 +347,12 @@ int xdp_ctl_open(struct xdp_ctl **out, const struct config *cfg)
 	for (i = 0; i < XB_MAX_SUBNETS; i++)
 		x->queue_fd[i] = -1;
 
-	x->skel = xboot_xdp__open();
-	if (!x->skel) {
-		err = -errno;
-		pr_warn("xdp: cannot open the BPF object: %s", strerror(-err));
+	err = open_object(x);
+	if (err) {
+		err = err == -EPERM ? -EPERM : -EOPNOTSUPP;
 		goto err_free;
 	}
-	err = load_program(x);
-	if (err) {
-		pr_warn("xdp: the kernel refused the XDP program (%s)%s",
-			strerror(-err),
-			log_level >= LOG_LVL_DEBUG ?
-				"; without -vv libbpf logs the verifier's reasons" :
-				"; libbpf's messages above have the verifier's reasons");
-		err = err == -EPERM ? -EPERM : -EOPNOTSUPP;
-		goto err_skel;
-	}
-	x->rb = ring_buffer__new(bpf_map__fd(x->skel->maps.xb_events),
+	x->rb = ring_buffer__new(bpf_map__fd(x->maps.xb_events),
 				 on_event, x, NULL);
 	if (!x->rb) {
 		err = -errno;
@@ -205,7 +366,7 @@ int xdp_ctl_open(struct xdp_ctl **out, const struct config *cfg)
 	return 0;
 
 err_skel:
-	xboot_xdp__destroy(x->skel);
+	x->build->destroy(x->skel);
 err_free:
 	free(x);
 	return err;
@@ -218,7 +379,7 @@ static const char *mode_name(__u32 flags)
 	return flags & XDP_FLAGS_DRV_MODE ? "native" : "generic";
 }
 
-static int prog_is_ours(__u32 id, char name[BPF_OBJ_NAME_LEN])
+static int prog_is(__u32 id, char name[BPF_OBJ_NAME_LEN], const char *want)
 {
 	struct bpf_prog_info info = {};
 	__u32 len = sizeof(info);
@@ -234,7 +395,7 @@ static int prog_is_ours(__u32 id, char name[BPF_OBJ_NAME_LEN])
 		return 0;
 	memcpy(name, info.name, BPF_OBJ_NAME_LEN);
 	name[BPF_OBJ_NAME_LEN - 1] = '\0';
-	return !strcmp(name, "xboot_dhcp");
+	return !strcmp(name, want);
 }
 
 /* Only an earlier xbootd's program may be replaced; anyone else's is left
@@ -251,7 +412,7 @@ static int check_slot(int ifindex, const char *ifname)
 	ids[0] = q.drv_prog_id;
 	ids[1] = q.skb_prog_id;
 	for (i = 0; i < 2; i++) {
-		if (!ids[i] || prog_is_ours(ids[i], name))
+		if (!ids[i] || prog_is(ids[i], name, "xboot_dhcp"))
 			continue;
 		pr_warn("xdp: %s already runs XDP program %u (%s); not replacing it",
 			ifname, ids[i], name);
@@ -266,7 +427,7 @@ static int check_slot(int ifindex, const char *ifname)
 static int try_attach(struct xdp_ctl *x, struct xdp_iface *xi, __u32 mode)
 {
 	LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = mode);
-	int fd = bpf_program__fd(x->skel->progs.xboot_dhcp);
+	int fd = bpf_program__fd(x->progs.xboot_dhcp);
 
 	/* An older xbootd's program attached without a link (check_slot()
 	 * made sure it is ours). */
@@ -308,6 +469,89 @@ static int attach_mode(struct xdp_ctl *x, struct xdp_iface *xi)
 	return 0;
 }
 
+/* --- the TC tier ---------------------------------------------------------- */
+
+static void tc_hook_of(struct bpf_tc_hook *hook, int ifindex)
+{
+	memset(hook, 0, sizeof(*hook));
+	hook->sz = sizeof(*hook);
+	hook->ifindex = ifindex;
+	hook->attach_point = BPF_TC_INGRESS;
+}
+
+static void tc_opts_of(struct bpf_tc_opts *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->sz = sizeof(*opts);
+	opts->handle = XDP_TC_HANDLE;
+	opts->priority = XDP_TC_PRIO;
+}
+
+/* Our slot is free, or holds a leftover of ours (a killed xbootd). */
+static int tc_check_slot(struct bpf_tc_hook *hook, const char *ifname)
+{
+	char name[BPF_OBJ_NAME_LEN];
+	struct bpf_tc_opts q;
+	int err;
+
+	tc_opts_of(&q);
+	/* An empty slot is the usual answer, and libbpf warns about it. */
+	libbpf_quiet++;
+	err = bpf_tc_query(hook, &q);
+	libbpf_quiet--;
+	if (err)
+		return 0;
+	if (prog_is(q.prog_id, name, "xboot_tftp_tc")) {
+		pr_debug("xdp: %s: replacing a leftover TC program %u",
+			 ifname, q.prog_id);
+		return 0;
+	}
+	pr_warn("xdp: %s: tc filter %#x:%#x at ingress is someone else's (%s); no TC tier there",
+		ifname, XDP_TC_HANDLE, XDP_TC_PRIO, name);
+	return -EBUSY;
+}
+
+/* The TFTP blocks XDP has no room for are sent from clsact ingress. */
+static int tc_attach(struct xdp_ctl *x, struct xdp_iface *xi)
+{
+	struct bpf_tc_hook hook;
+	struct bpf_tc_opts opts;
+	int err;
+
+	tc_hook_of(&hook, xi->ifindex);
+	/* The clsact qdisc may be there already (-EEXIST): fine. */
+	libbpf_quiet++;
+	err = bpf_tc_hook_create(&hook);
+	libbpf_quiet--;
+	if (err && err != -EEXIST)
+		return err;
+	err = tc_check_slot(&hook, xi->name);
+	if (err)
+		return err;
+	tc_opts_of(&opts);
+	opts.prog_fd = bpf_program__fd(x->progs.xboot_tftp_tc);
+	opts.flags = BPF_TC_F_REPLACE;
+	err = bpf_tc_attach(&hook, &opts);
+	if (err)
+		return err;
+	xi->tc = 1;
+	return 0;
+}
+
+/* Only our filter: the clsact qdisc may hold others' and stays. */
+static void tc_detach(struct xdp_iface *xi)
+{
+	struct bpf_tc_hook hook;
+	struct bpf_tc_opts opts;
+
+	if (!xi->tc)
+		return;
+	tc_hook_of(&hook, xi->ifindex);
+	tc_opts_of(&opts);
+	bpf_tc_detach(&hook, &opts);
+	xi->tc = 0;
+}
+
 static struct xdp_iface *find_iface(struct xdp_ctl *x, int ifindex)
 {
 	int i;
@@ -331,7 +575,7 @@ static int write_config(struct xdp_ctl *x, const struct xdp_iface *xi,
 	c.mode = x->cfg ? (__u8)x->cfg->mode : XB_MODE_FULL;
 	c.enabled = (__u8)enabled;
 	c.offer_hold_s = LEASE_OFFER_HOLD_S;
-	return bpf_map_update_elem(bpf_map__fd(x->skel->maps.xb_config), &key,
+	return bpf_map_update_elem(bpf_map__fd(x->maps.xb_config), &key,
 				   &c, BPF_ANY);
 }
 
@@ -372,12 +616,17 @@ int xdp_ctl_attach(struct xdp_ctl *x, const char *ifname,
 		pr_warn("xdp: %s: another program holds the XDP hook (another xbootd running?)",
 			ifname);
 	if (err) {
-		bpf_map_delete_elem(bpf_map__fd(x->skel->maps.xb_config),
+		bpf_map_delete_elem(bpf_map__fd(x->maps.xb_config),
 				    &(__u32){ (__u32)ifindex });
 		return err;
 	}
 	x->nifs++;
-	pr_info("xdp: attached to %s (%s)", ifname, mode_name(xi->flags));
+	err = tc_attach(x, xi);
+	if (err)
+		pr_warn("xdp: %s: no TC tier (%s): TFTP blocks XDP has no room for go to userspace",
+			ifname, strerror(-err));
+	pr_info("xdp: attached to %s (%s%s)", ifname, mode_name(xi->flags),
+		xi->tc ? ", TC tier at ingress" : "");
 	return 0;
 }
 
@@ -407,7 +656,7 @@ static __u64 wall_to_boot_ns(int64_t wall)
 
 static int leases_fd(struct xdp_ctl *x)
 {
-	return bpf_map__fd(x->skel->maps.xb_leases);
+	return bpf_map__fd(x->maps.xb_leases);
 }
 
 static int lease_is_live(int state)
@@ -504,7 +753,7 @@ static void prune_leases(struct xdp_ctl *x)
 
 static int sync_subnets(struct xdp_ctl *x)
 {
-	int fd = bpf_map__fd(x->skel->maps.xb_subnets);
+	int fd = bpf_map__fd(x->maps.xb_subnets);
 	int n = lease_nsubnets(x->db), err;
 	__u32 i;
 
@@ -525,7 +774,7 @@ static int sync_subnets(struct xdp_ctl *x)
 
 static int sync_templates(struct xdp_ctl *x)
 {
-	int fd = bpf_map__fd(x->skel->maps.xb_tmpl), count = 0, err;
+	int fd = bpf_map__fd(x->maps.xb_tmpl), count = 0, err;
 	const struct xb_tmpl *t = dhcp_server_templates(x->srv, &count);
 	static const struct xb_tmpl none;
 	__u32 i;
@@ -560,7 +809,7 @@ static void resv_of_host(struct xdp_ctl *x, const struct cfg_host *h,
 
 static int sync_resv(struct xdp_ctl *x)
 {
-	int fd = bpf_map__fd(x->skel->maps.xb_resv), i, err;
+	int fd = bpf_map__fd(x->maps.xb_resv), i, err;
 	struct xb_mac_key k, next, *prev = NULL;
 	struct xb_resv r;
 
@@ -586,7 +835,7 @@ static int sync_resv(struct xdp_ctl *x)
 
 static int queue_create(struct xdp_ctl *x, int subnet)
 {
-	int outer = bpf_map__fd(x->skel->maps.xb_free), fd, err;
+	int outer = bpf_map__fd(x->maps.xb_free), fd, err;
 	__u32 key = (__u32)subnet;
 	char name[16];
 
@@ -627,7 +876,7 @@ static void queue_destroy(struct xdp_ctl *x, int subnet)
 
 	if (x->queue_fd[subnet] < 0)
 		return;
-	bpf_map_delete_elem(bpf_map__fd(x->skel->maps.xb_free), &key);
+	bpf_map_delete_elem(bpf_map__fd(x->maps.xb_free), &key);
 	close(x->queue_fd[subnet]);
 	x->queue_fd[subnet] = -1;
 }
@@ -980,7 +1229,7 @@ void xdp_ctl_tick(struct xdp_ctl *x, time_t now)
 
 int xdp_ctl_stats(struct xdp_ctl *x, uint64_t out[XB_STAT_MAX])
 {
-	int fd = bpf_map__fd(x->skel->maps.xb_stats);
+	int fd = bpf_map__fd(x->maps.xb_stats);
 	int ncpu = libbpf_num_possible_cpus(), c;
 	__u64 *vals;
 	__u32 k;
@@ -1008,6 +1257,7 @@ static void detach_all(struct xdp_ctl *x)
 	int i;
 
 	for (i = 0; i < x->nifs; i++) {
+		tc_detach(&x->ifs[i]);
 		close(x->ifs[i].link_fd);
 		pr_info("xdp: detached from %s", x->ifs[i].name);
 	}
@@ -1033,7 +1283,7 @@ void xdp_ctl_close(struct xdp_ctl *x)
 	}
 	pin_close(x);
 	ring_buffer__free(x->rb);
-	xboot_xdp__destroy(x->skel);
+	x->build->destroy(x->skel);
 	free(x);
 }
 
@@ -1044,8 +1294,8 @@ void xdp_ctl_close(struct xdp_ctl *x)
 int xdp_ctl_tftp_load(struct xdp_ctl *x, uint32_t file_id, int fd,
 		      uint64_t size, uint32_t generation)
 {
-	int bfd = bpf_map__fd(x->skel->maps.xb_blocks);
-	int ffd = bpf_map__fd(x->skel->maps.xb_files);
+	int bfd = bpf_map__fd(x->maps.xb_blocks);
+	int ffd = bpf_map__fd(x->maps.xb_files);
 	struct xb_file f = { .size = size, .generation = generation };
 	struct xb_block_key k = { .file_id = file_id };
 	struct xb_block *b;
@@ -1087,15 +1337,15 @@ void xdp_ctl_tftp_unload(struct xdp_ctl *x, uint32_t file_id,
 {
 	struct xb_block_key k = { .file_id = file_id };
 
-	bpf_map_delete_elem(bpf_map__fd(x->skel->maps.xb_files), &file_id);
+	bpf_map_delete_elem(bpf_map__fd(x->maps.xb_files), &file_id);
 	for (k.page = 0; k.page < pages; k.page++)
-		bpf_map_delete_elem(bpf_map__fd(x->skel->maps.xb_blocks), &k);
+		bpf_map_delete_elem(bpf_map__fd(x->maps.xb_blocks), &k);
 }
 
 int xdp_ctl_tftp_sess_add(struct xdp_ctl *x, const struct xb_tftp_key *k,
 			  const struct xb_tftp_sess *v)
 {
-	if (bpf_map_update_elem(bpf_map__fd(x->skel->maps.xb_tftp_sess), k, v,
+	if (bpf_map_update_elem(bpf_map__fd(x->maps.xb_tftp_sess), k, v,
 				BPF_ANY))
 		return -errno;
 	return 0;
@@ -1104,14 +1354,14 @@ int xdp_ctl_tftp_sess_add(struct xdp_ctl *x, const struct xb_tftp_key *k,
 int xdp_ctl_tftp_sess_get(struct xdp_ctl *x, const struct xb_tftp_key *k,
 			  struct xb_tftp_sess *v)
 {
-	if (bpf_map_lookup_elem(bpf_map__fd(x->skel->maps.xb_tftp_sess), k, v))
+	if (bpf_map_lookup_elem(bpf_map__fd(x->maps.xb_tftp_sess), k, v))
 		return -errno;
 	return 0;
 }
 
 int xdp_ctl_tftp_sess_del(struct xdp_ctl *x, const struct xb_tftp_key *k)
 {
-	if (bpf_map_delete_elem(bpf_map__fd(x->skel->maps.xb_tftp_sess), k))
+	if (bpf_map_delete_elem(bpf_map__fd(x->maps.xb_tftp_sess), k))
 		return -errno;
 	return 0;
 }
@@ -1126,4 +1376,9 @@ void xdp_ctl_set_tftp_hook(struct xdp_ctl *x, xdp_ctl_tftp_done_fn fn,
 uint64_t xdp_ctl_serial(const struct xdp_ctl *x)
 {
 	return x ? x->serial : 0;
+}
+
+const char *xdp_ctl_block_source(const struct xdp_ctl *x)
+{
+	return x && x->build ? x->build->source : "map";
 }

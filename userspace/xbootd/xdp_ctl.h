@@ -60,6 +60,11 @@ typedef void (*xdp_ctl_tftp_done_fn)(void *arg,
 				     const struct xb_tftp_event *ev);
 void xdp_ctl_set_tftp_hook(struct xdp_ctl *x, xdp_ctl_tftp_done_fn fn,
 			   void *arg);
+/* Where the hot-block path takes a DATA block's bytes from: "kfunc"
+ * (xboot.ko's page cache; hot files are registered with the module and
+ * sessions carry its file id and generation) or "map" (xb_blocks, filled
+ * by xdp_ctl_tftp_load()). */
+const char *xdp_ctl_block_source(const struct xdp_ctl *x);
 /* Unique per opened program (0 for NULL): a reload that reopens it at
  * the same address is still seen as another one. */
 uint64_t xdp_ctl_serial(const struct xdp_ctl *x);
