@@ -121,7 +121,7 @@ $(B)/xbootd: $(XBOOTD_OBJ) $(LIB_OBJ)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/xbootctl: $(XBOOTCTL_OBJ) $(LIB_OBJ)
+$(B)/xbootctl: $(XBOOTCTL_OBJ) $(B)/obj/userspace/xbootd/kcache.o $(LIB_OBJ)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -48,6 +48,11 @@ int xdp_ctl_stats(struct xdp_ctl *x, uint64_t out[XB_STAT_MAX])
 	return -1;
 }
 
+const char *xdp_ctl_block_source(const struct xdp_ctl *x)
+{
+	return "map";
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct config cfg;

@@ -158,6 +158,15 @@ static struct json_object *iface_json(struct xbootd *d,
 	return o;
 }
 
+/* Where XDP takes TFTP DATA bytes from: "kfunc" (xboot.ko's page
+ * cache), "map", or "off" (no XDP, or no TFTP server). */
+static const char *tftp_block_source(const struct xbootd *d)
+{
+	if (!d->xdp || !d->tftp_stats)
+		return "off";
+	return xdp_ctl_block_source(d->xdp);
+}
+
 static struct json_object *status_json(struct xbootd *d)
 {
 	struct json_object *o = json_object_new_object();
@@ -172,6 +181,7 @@ static struct json_object *status_json(struct xbootd *d)
 	for (i = 0; i < d->nifaces; i++)
 		json_object_array_add(ifs, iface_json(d, &d->ifaces[i]));
 	json_object_object_add(o, "interfaces", ifs);
+	add_str(o, "tftp_block_source", tftp_block_source(d));
 	if (d->leases)
 		lease_count(d->leases, -1, &c);
 	add_int(ls, "free", c.free);

@@ -5,6 +5,7 @@
  *
  *   GET /status  {"version","mode","uptime_s","interfaces":[{"name",
  *                 "ifindex","address":"10.0.0.1/24","mac","xdp"}],
+ *                 "tftp_block_source":"kfunc"|"map"|"off",
  *                 "leases":{"free","queued","offered","bound","declined"}}
  *   GET /leases  {"leases":[{"mac","ip","state","expires","hostname"}]}
  *   GET /stats   {"dhcp":{DHCP_STAT_NAMES: n},"xdp":{XB_STAT_NAMES: n}}

@@ -202,6 +202,24 @@ static int same_interfaces(const struct config *a, const struct config *b)
 	return 1;
 }
 
+/* Keys whose sockets, roots or files are opened once at start: a reload
+ * that changes one is refused rather than half applied. NULL: none. */
+static const char *reload_fixed_key(const struct config *a,
+				    const struct config *b)
+{
+	if (a->tftp_off != b->tftp_off)
+		return "tftp";
+	if (!a->tftp_off && strcmp(a->tftp_root, b->tftp_root))
+		return "tftp-root";
+	if (a->http_port != b->http_port)
+		return "http-port";
+	if (strcmp(a->control_socket, b->control_socket))
+		return "control-socket";
+	if (strcmp(a->state_dir, b->state_dir))
+		return "state-dir";
+	return NULL;
+}
+
 static void log_summary(const struct xbootd *d)
 {
 	char line[512], a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN];
@@ -236,13 +254,16 @@ static void log_summary(const struct xbootd *d)
  * SIGHUP. The new configuration is parsed and checked, and its interfaces
  * looked up, before anything running is touched; then XDP, the servers and
  * the lease table are rebuilt on it. If that fails, the old configuration
- * is rebuilt instead.
+ * is rebuilt instead. TFTP follows the new XDP program on its own: its hot
+ * files (tftp-hot=, boot files) are loaded into the new map, or registered
+ * with xboot.ko again, from the new configuration.
  */
 static int xbootd_reload(struct xbootd *d)
 {
 	struct xbootd_iface ifs[CFG_MAX_INTERFACES] = { 0 };
 	struct config *cfg, *old = d->cfg;
 	struct cfg_error err;
+	const char *key;
 	int i, ret;
 
 	ret = config_build(&cfg, d->argc, d->argv, &err);
@@ -252,6 +273,13 @@ static int xbootd_reload(struct xbootd *d)
 	}
 	if (!same_interfaces(old, cfg)) {
 		pr_err("reload: interfaces or mode changed: restart xbootd to apply that");
+		config_destroy(cfg);
+		return -EINVAL;
+	}
+	key = reload_fixed_key(old, cfg);
+	if (key) {
+		pr_err("reload: %s changed: restart xbootd to apply that; nothing reloaded",
+		       key);
 		config_destroy(cfg);
 		return -EINVAL;
 	}

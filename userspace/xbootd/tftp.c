@@ -17,11 +17,19 @@
  *
  * The XDP hot-block path: hot files (`tftp-hot=`, and the boot files
  * that are plain paths) are loaded into the program's block cache at
- * start. An octet transfer of a hot file with window 1 and a blksize that
- * fits a frame is registered in the session map just before its OACK (or
- * its DATA 1) goes out; from then on the program answers each in-order
- * ACK with the next block and ends the session on the final ACK (an event
- * completes the transfer here). The timer wheel watches the session's
+ * start, or, when the program takes its blocks from xboot.ko's page cache
+ * (the kfunc block source), registered with the module; then the files
+ * others registered under tftp-root (`xbootctl cache add`) are hot too.
+ * The module's events are polled on the loop: a file it dropped because
+ * it changed on disk is registered again (a new generation) once it is
+ * back, and ours leave the module when xbootd stops.
+ *
+ * An octet transfer of a hot file with window 1 and a blksize that fits a
+ * frame is registered in the session map (with the module's file id and
+ * generation for the kfunc source) just before its OACK (or its DATA 1)
+ * goes out; from then on the program answers each in-order ACK with the
+ * next block and ends the session on the final ACK (an event completes
+ * the transfer here). The timer wheel watches the session's
  * progress instead of ACKs: no progress for a timeout and xbootd resends
  * the block itself, giving up after TFTP_RETRIES. Whatever reaches the
  * transfer's socket (an ERROR, an ACK the program did not take) ends the
@@ -31,7 +39,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <net/if.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +51,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "kcache.h"
 #include "log.h"
 #include "loop.h"
 #include "tftp.h"
@@ -58,10 +69,14 @@
 #define TFTP_BATCH_BYTES (256 << 10)
 #define TFTP_RX_LEN 516        /* an ERROR with a 512-byte message */
 #define TFTP_MAX_HOT (CFG_MAX_TFTP_HOT + XB_NCLASS)
+#define TFTP_MAX_ADOPTED 64    /* others' files under the root in xboot.ko */
+#define TFTP_HOT_SLOTS (TFTP_MAX_HOT + TFTP_MAX_ADOPTED)
+#define HOT_RETRY_S 1          /* a dropped file is registered again after */
 
 #define OP_LISTEN_RECV ((enum loop_op)(LOOP_OP_TFTP_FIRST + 0))
 #define OP_XFER_RECV ((enum loop_op)(LOOP_OP_TFTP_FIRST + 1))
 #define OP_WHEEL_TICK ((enum loop_op)(LOOP_OP_TFTP_FIRST + 2))
+#define OP_KCACHE_POLL ((enum loop_op)(LOOP_OP_TFTP_FIRST + 3))
 
 enum xfer_state {
 	XFER_FREE,
@@ -103,6 +118,7 @@ struct tftp_xfer {
 	struct sockaddr_in peer;
 	struct tftp_params p;
 	uint64_t size;
+	struct timespec mtime;         /* of the file when the transfer began */
 	uint32_t acked, sent, last;    /* absolute blocks; last 0: unknown */
 	/* netascii: read offset and pending byte at the start of block
 	 * acked + 1, and after it */
@@ -114,14 +130,22 @@ struct tftp_xfer {
 	uint8_t rx[TFTP_RX_LEN];
 } LOOP_ALIGNED;
 
-/* A file in the XDP block cache, known by identity: a request is served
- * from it only while the file on disk is still the one loaded. */
+/* A hot file, known by identity: a request is served from it only while
+ * the file on disk is still the one loaded into the map or registered with
+ * xboot.ko. */
 struct hot_file {
+	char *rel;             /* under tftp-root; NULL: a free slot */
 	dev_t dev;
 	ino_t ino;
 	off_t size;
 	struct timespec mtime;
-	uint32_t pages;
+	int has_mtime;         /* 0: known from the module's list only */
+	int ours;              /* configured here, not `xbootctl cache add` */
+	uint32_t pages;        /* map: pages loaded */
+	uint32_t kid, kgen;    /* xboot.ko: id and generation; 0: none */
+	int dropped;           /* xboot.ko dropped it: register it again ... */
+	time_t retry_at;       /* ... from then on (CLOCK_MONOTONIC s) */
+	int seen;              /* in the module's list just read */
 };
 
 struct tftp {
@@ -139,8 +163,15 @@ struct tftp {
 	struct tftp_xfer *wheel[TFTP_WHEEL];
 	struct xdp_ctl *xdp;   /* NULL: no hot-block path */
 	uint64_t xdp_serial;   /* of the program the hot files are in */
-	struct hot_file hot[TFTP_MAX_HOT]; /* file_id = index + 1 */
-	int nhot;
+	/* The kfunc block source: hot files registered with xboot.ko, its
+	 * events polled on the loop. NULL: the map source. */
+	struct kcache *kc;
+	int kc_poll_armed;
+	int kc_refresh;        /* read the module's list again */
+	char root_abs[PATH_MAX]; /* tftp-root as the module names files,
+				  * "" for "/" */
+	struct hot_file hot[TFTP_HOT_SLOTS]; /* map: file_id = index + 1 */
+	int nhot;              /* slots used so far, some maybe freed */
 	struct mmsghdr mmsg[TFTP_WINDOW_CAP];
 	struct iovec iov[TFTP_WINDOW_CAP];
 	uint8_t na_in[TFTP_BLKSIZE_MAX];
@@ -300,6 +331,25 @@ static int fill_netascii(struct tftp_xfer *x)
 static void xfer_end(struct tftp_xfer *x, enum tftp_stat why);
 static int hot_current(const struct tftp *s);
 
+/*
+ * The file was written or truncated since the transfer began: its next
+ * blocks would mix new bytes into the old ones (or end it early, as if the
+ * file were complete), so the transfer fails instead. This is also where a
+ * hot transfer lands when xboot.ko dropped its file and the kfunc refused
+ * the next block. A file renamed over keeps the old inode: that one is
+ * still whole and its transfer goes on.
+ */
+static int xfer_file_changed(const struct tftp_xfer *x)
+{
+	struct stat st;
+
+	if (fstat(x->file, &st))
+		return 1;
+	return (uint64_t)st.st_size != x->size ||
+	       st.st_mtim.tv_sec != x->mtime.tv_sec ||
+	       st.st_mtim.tv_nsec != x->mtime.tv_nsec;
+}
+
 /* Send blocks from first on, a window's worth, in one sendmmsg. */
 static void send_window(struct tftp_xfer *x, uint32_t first)
 {
@@ -307,6 +357,14 @@ static void send_window(struct tftp_xfer *x, uint32_t first)
 	uint32_t n = x->netascii ? 1 : window_count(x, first), i;
 	int ret;
 
+	if (xfer_file_changed(x)) {
+		pr_ratelimited(LOG_LVL_INFO,
+			       "tftp: %s:%u: the file changed on disk during the transfer; ending it",
+			       inet_ntoa(x->peer.sin_addr),
+			       ntohs(x->peer.sin_port));
+		send_error(x->fd, &x->peer, TFTP_EUNDEF, "file changed");
+		return xfer_end(x, TFTP_STAT_FAILED);
+	}
 	ret = x->netascii ? fill_netascii(x) : fill_octet(x, first, n);
 	if (ret) {
 		pr_warn_ratelimited("tftp: reading a file: %s", strerror(-ret));
@@ -474,24 +532,37 @@ static void xdp_done(void *arg, const struct xb_tftp_event *ev)
 	}
 }
 
-/* The hot file id of an open file, 0 if it is not (or no longer) one. */
-static uint32_t hot_id(const struct tftp *s, int file)
+/* --- hot files --------------------------------------------------------- */
+
+static time_t mono_now(void)
 {
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+/* The hot file an open file is, NULL if it is not (or no longer) one. */
+static const struct hot_file *hot_id(const struct tftp *s, int file)
+{
+	const struct hot_file *h;
 	struct stat st;
 	int i;
 
 	if (!s->nhot || fstat(file, &st))
-		return 0;
+		return NULL;
 	for (i = 0; i < s->nhot; i++) {
-		const struct hot_file *h = &s->hot[i];
-
-		if (h->pages != (uint32_t)-1 && h->dev == st.st_dev &&
-		    h->ino == st.st_ino && h->size == st.st_size &&
-		    h->mtime.tv_sec == st.st_mtim.tv_sec &&
-		    h->mtime.tv_nsec == st.st_mtim.tv_nsec)
-			return i + 1;
+		h = &s->hot[i];
+		if (!h->rel || (s->kc && !h->kid))
+			continue;
+		if (h->dev == st.st_dev && h->ino == st.st_ino &&
+		    h->size == st.st_size &&
+		    (!h->has_mtime ||
+		     (h->mtime.tv_sec == st.st_mtim.tv_sec &&
+		      h->mtime.tv_nsec == st.st_mtim.tv_nsec)))
+			return h;
 	}
-	return 0;
+	return NULL;
 }
 
 /* Register x with the program before its first packet goes out, so the
@@ -500,17 +571,21 @@ static void xdp_register(struct tftp_xfer *x, struct in_addr server)
 {
 	struct tftp *s = x->srv;
 	struct xb_tftp_sess v = { .server_ip = server.s_addr,
-				  .generation = 1,
 				  .state = XB_TFTP_ACTIVE };
+	const struct hot_file *h;
 	struct sockaddr_in me;
 	socklen_t len = sizeof(me);
 
 	if (!s->xdp || x->netascii || x->p.window != 1 ||
 	    x->p.blksize > XB_TFTP_BLKSIZE_MAX)
 		return;
-	v.file_id = hot_id(s, x->file);
-	if (!v.file_id || getsockname(x->fd, (struct sockaddr *)&me, &len))
+	h = hot_id(s, x->file);
+	if (!h || getsockname(x->fd, (struct sockaddr *)&me, &len))
 		return;
+	/* The module's generation makes the kfunc refuse a session begun
+	 * on contents it has since dropped. */
+	v.file_id = s->kc ? h->kid : (uint32_t)(h - s->hot) + 1;
+	v.generation = s->kc ? h->kgen : 1;
 	x->xkey = (struct xb_tftp_key){ .client_ip = x->peer.sin_addr.s_addr,
 					.client_port = x->peer.sin_port,
 					.server_port = me.sin_port };
@@ -525,45 +600,472 @@ static void xdp_register(struct tftp_xfer *x, struct in_addr server)
 	x->xdp = 1;
 }
 
+static struct hot_file *hot_slot(struct tftp *s)
+{
+	int i;
+
+	for (i = 0; i < s->nhot; i++)
+		if (!s->hot[i].rel)
+			return &s->hot[i];
+	return s->nhot < TFTP_HOT_SLOTS ? &s->hot[s->nhot++] : NULL;
+}
+
+static void hot_free(struct hot_file *h)
+{
+	free(h->rel);
+	memset(h, 0, sizeof(*h));
+}
+
+static struct hot_file *hot_by_kid(struct tftp *s, uint32_t id)
+{
+	int i;
+
+	for (i = 0; i < s->nhot && id; i++)
+		if (s->hot[i].rel && s->hot[i].kid == id)
+			return &s->hot[i];
+	return NULL;
+}
+
+static struct hot_file *hot_by_rel(struct tftp *s, const char *rel)
+{
+	int i;
+
+	for (i = 0; i < s->nhot; i++)
+		if (s->hot[i].rel && !strcmp(s->hot[i].rel, rel))
+			return &s->hot[i];
+	return NULL;
+}
+
+static int hot_named(const struct tftp *s, const struct stat *st)
+{
+	int i;
+
+	for (i = 0; i < s->nhot; i++)
+		if (s->hot[i].rel && s->hot[i].dev == st->st_dev &&
+		    s->hot[i].ino == st->st_ino)
+			return 1;
+	return 0;
+}
+
+/* A path the module reported, relative to tftp-root; NULL if outside. */
+static const char *hot_rel_of(const struct tftp *s, const char *path)
+{
+	size_t n = strlen(s->root_abs);
+
+	if (strncmp(path, s->root_abs, n) || path[n] != '/' || !path[n + 1])
+		return NULL;
+	return path + n + 1;
+}
+
+/* An open regular file under the root, or a negative errno. */
+static int hot_open(const struct tftp *s, const char *rel, struct stat *st)
+{
+	int fd = openat(s->rootfd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int err;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, st) || !S_ISREG(st->st_mode)) {
+		err = S_ISREG(st->st_mode) ? -errno : -EINVAL;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+static void hot_set_identity(struct hot_file *h, const struct stat *st)
+{
+	h->dev = st->st_dev;
+	h->ino = st->st_ino;
+	h->size = st->st_size;
+	h->mtime = st->st_mtim;
+	h->has_mtime = 1;
+}
+
+/*
+ * Register h with xboot.ko, replacing whatever had its path (ours from a
+ * run that was killed, someone else's), and take the id and generation
+ * sessions carry. Its identity is read after the module read the file: a
+ * change after that is the module's to report.
+ */
+static int hot_register(struct tftp *s, struct hot_file *h)
+{
+	struct kcache_file f;
+	char path[PATH_MAX];
+	struct stat st;
+	int fd, ret;
+
+	fd = hot_open(s, h->rel, &st);
+	if (fd < 0)
+		return fd;
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", s->root_abs,
+			     h->rel) >= sizeof(path)) {
+		close(fd);
+		return -ENAMETOOLONG;
+	}
+	ret = kcache_add(s->kc, path, XBOOT_FILE_F_REPLACE, &f);
+	if (!ret && fstat(fd, &st))
+		ret = -errno;
+	close(fd);
+	if (ret)
+		return ret;
+	if (f.dev != (uint64_t)st.st_dev || f.ino != (uint64_t)st.st_ino)
+		return -ESTALE; /* renamed over meanwhile: again later */
+	hot_set_identity(h, &st);
+	h->kid = f.id;
+	h->kgen = f.gen;
+	h->dropped = 0;
+	return 0;
+}
+
+/* Errors after which the file may come back (it is being replaced), or
+ * the module may have registered it after all (its answer came late). */
+static int hot_retryable(int err)
+{
+	return err == -ENOENT || err == -ESTALE || err == -EINVAL ||
+	       err == -ETIMEDOUT;
+}
+
+static void hot_retry_later(struct hot_file *h)
+{
+	h->kid = 0;
+	h->dropped = 1;
+	h->retry_at = mono_now() + HOT_RETRY_S;
+}
+
+static int hot_load_map(struct tftp *s, struct hot_file *h, int fd,
+			const struct stat *st)
+{
+	int ret;
+
+	ret = xdp_ctl_tftp_load(s->xdp, (uint32_t)(h - s->hot) + 1, fd,
+				st->st_size, 1);
+	if (ret)
+		return ret;
+	hot_set_identity(h, st);
+	h->pages = (uint32_t)((st->st_size + XB_BLOCK_PAGE - 1) /
+			      XB_BLOCK_PAGE);
+	return 0;
+}
+
+/* A configured hot file: into the map, or registered with xboot.ko. */
 static void hot_add(struct tftp *s, const char *rel)
 {
 	struct hot_file *h;
 	struct stat st;
-	int fd, i, ret;
+	int fd, ret;
 
 	while (*rel == '/')
 		rel++;
-	if (s->nhot >= TFTP_MAX_HOT || !*rel || strstr(rel, "://"))
+	if (!*rel || strstr(rel, "://"))
 		return;
-	fd = openat(s->rootfd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+	fd = hot_open(s, rel, &st);
+	if (fd < 0) {
 		pr_warn("tftp: hot file %s: %s", rel,
-			fd < 0 ? strerror(errno) : "not a regular file");
-		if (fd >= 0)
-			close(fd);
+			fd == -EINVAL ? "not a regular file" : strerror(-fd));
 		return;
 	}
-	for (i = 0; i < s->nhot; i++)
-		if (s->hot[i].dev == st.st_dev &&
-		    s->hot[i].ino == st.st_ino) {
-			close(fd); /* named twice */
-			return;
-		}
-	h = &s->hot[s->nhot];
-	ret = xdp_ctl_tftp_load(s->xdp, s->nhot + 1, fd, st.st_size, 1);
+	h = hot_named(s, &st) ? NULL : hot_slot(s);
+	if (!h || !(h->rel = strdup(rel))) {
+		close(fd); /* named twice (or out of memory) */
+		return;
+	}
+	h->ours = 1;
+	ret = s->kc ? hot_register(s, h) : hot_load_map(s, h, fd, &st);
 	close(fd);
 	if (ret) {
-		pr_warn("tftp: hot file %s not cached: %s", rel, strerror(-ret));
+		pr_warn("tftp: hot file %s not %s: %s", rel,
+			s->kc ? "registered with xboot.ko" : "cached",
+			strerror(-ret));
+		if (s->kc && hot_retryable(ret))
+			return hot_retry_later(h);
+		return hot_free(h);
+	}
+	if (s->kc)
+		pr_info("tftp: %s (%lld bytes) served by XDP from xboot.ko (id %u, generation %u)",
+			rel, (long long)h->size, h->kid, h->kgen);
+	else
+		pr_info("tftp: %s (%lld bytes) served by XDP", rel,
+			(long long)h->size);
+}
+
+/* --- xboot.ko's files and events --------------------------------------- */
+
+/* A file of the module's under the root that is not known by its id:
+ * ours registered by someone else, or someone else's (`xbootctl cache
+ * add`), which is as hot as ours. NULL if it is not under the root. */
+static struct hot_file *hot_adopt(struct tftp *s, const struct kcache_file *f)
+{
+	const char *rel = hot_rel_of(s, f->path);
+	struct hot_file *h;
+	struct stat st;
+	int fd;
+
+	if (!rel)
+		return NULL;
+	h = hot_by_kid(s, f->id);
+	if (h)
+		return h;
+	h = hot_by_rel(s, rel);
+	if (!h && !(h = hot_slot(s)))
+		return NULL;
+	if (!h->rel && !(h->rel = strdup(rel)))
+		return NULL;
+	h->kid = f->id;
+	h->kgen = f->gen;
+	h->dropped = 0;
+	h->dev = f->dev;
+	h->ino = f->ino;
+	h->size = f->size;
+	h->has_mtime = 0;
+	fd = h->ours ? hot_open(s, rel, &st) : -1;
+	if (fd >= 0) {
+		if (st.st_dev == h->dev && st.st_ino == h->ino)
+			hot_set_identity(h, &st);
+		close(fd);
+	}
+	if (!h->ours)
+		pr_info("tftp: %s (%llu bytes) registered with xboot.ko by someone else: served by XDP",
+			rel, (unsigned long long)f->size);
+	return h;
+}
+
+static int hot_list_one(void *arg, const struct kcache_file *f)
+{
+	struct hot_file *h = hot_adopt(arg, f);
+
+	if (h)
+		h->seen = 1;
+	return 0;
+}
+
+/* Someone registered a file under the root: one GET, not the list. */
+static void hot_added(struct tftp *s, uint32_t id)
+{
+	struct kcache_file *f = malloc(sizeof(*f));
+	int ret;
+
+	ret = f ? kcache_get(s->kc, id, f) : -ENOMEM;
+	if (!ret) {
+		hot_adopt(s, f);
+	} else if (ret != -ENOENT) { /* -ENOENT: already gone again */
+		pr_warn_ratelimited("tftp: xboot.ko: reading file %u: %s", id,
+				    strerror(-ret));
+		s->kc_refresh = 1;
+	}
+	free(f);
+}
+
+/* Read the module's list again: adopt what others added under the root,
+ * forget what went, and register ours again if the module lost them. */
+static void hot_refresh(struct tftp *s)
+{
+	struct hot_file *h;
+	int i, ret;
+
+	s->kc_refresh = 0;
+	for (i = 0; i < s->nhot; i++)
+		s->hot[i].seen = 0;
+	ret = kcache_list(s->kc, hot_list_one, s);
+	if (ret) {
+		pr_warn_ratelimited("tftp: listing xboot.ko's files: %s",
+				    strerror(-ret));
 		return;
 	}
-	h->dev = st.st_dev;
-	h->ino = st.st_ino;
-	h->size = st.st_size;
-	h->mtime = st.st_mtim;
-	h->pages = (uint32_t)((st.st_size + XB_BLOCK_PAGE - 1) / XB_BLOCK_PAGE);
-	s->nhot++;
-	pr_info("tftp: %s (%lld bytes) served by XDP", rel,
-		(long long)st.st_size);
+	for (i = 0; i < s->nhot; i++) {
+		h = &s->hot[i];
+		if (!h->rel || !h->kid || h->seen)
+			continue;
+		if (h->ours)
+			hot_retry_later(h);
+		else
+			hot_free(h);
+	}
+}
+
+/* Changed or gone on disk: the module dropped it. */
+static void hot_dropped(struct tftp *s, struct hot_file *h, uint32_t event)
+{
+	if (!h->ours) {
+		pr_info("tftp: %s %s on disk: xboot.ko dropped it", h->rel,
+			kcache_event_name(event));
+		return hot_free(h);
+	}
+	pr_info("tftp: %s %s on disk: xboot.ko dropped it; served from userspace until it is registered again",
+		h->rel, kcache_event_name(event));
+	hot_retry_later(h);
+	(void)s;
+}
+
+/* Unregistered, or replaced, by someone else. */
+static void hot_removed(struct tftp *s, struct hot_file *h, uint32_t event)
+{
+	if (event == XBOOT_EVENT_REPLACED) {
+		/* Registered again by someone: the list has the new one. */
+		h->kid = 0;
+		s->kc_refresh = 1;
+		if (!h->ours)
+			hot_free(h);
+		return;
+	}
+	if (!h->ours)
+		return hot_free(h);
+	/* An admin's `xbootctl cache del`: not fought, until a reload. */
+	pr_info("tftp: %s unregistered from xboot.ko by someone else; served from userspace until the next reload",
+		h->rel);
+	h->kid = 0;
+}
+
+static void hot_event(void *arg, const struct kcache_event *ev)
+{
+	struct tftp *s = arg;
+	struct hot_file *h = hot_by_kid(s, ev->id);
+
+	pr_debug("tftp: xboot.ko: %s %s (id %u, generation %u)",
+		 kcache_event_name(ev->event), ev->path, ev->id, ev->gen);
+	switch (ev->event) {
+	case XBOOT_EVENT_ADDED:
+		if (!h && hot_rel_of(s, ev->path))
+			hot_added(s, ev->id);
+		break;
+	case XBOOT_EVENT_CHANGED:
+	case XBOOT_EVENT_GONE:
+		if (h)
+			hot_dropped(s, h, ev->event);
+		break;
+	case XBOOT_EVENT_REMOVED:
+	case XBOOT_EVENT_REPLACED:
+		if (h)
+			hot_removed(s, h, ev->event);
+		break;
+	default:
+		break;
+	}
+}
+
+/* Our dropped files, once they are back (at a tick or a request). */
+static void hot_retry(struct tftp *s)
+{
+	struct hot_file *h;
+	time_t now;
+	int i, ret;
+
+	if (!s->kc)
+		return;
+	if (s->kc_refresh)
+		hot_refresh(s);
+	now = mono_now();
+	for (i = 0; i < s->nhot; i++) {
+		h = &s->hot[i];
+		if (!h->rel || !h->dropped || now < h->retry_at)
+			continue;
+		ret = hot_register(s, h);
+		if (!ret) {
+			pr_info("tftp: %s (%lld bytes) registered with xboot.ko again (id %u, generation %u): served by XDP",
+				h->rel, (long long)h->size, h->kid, h->kgen);
+		} else if (hot_retryable(ret)) {
+			h->retry_at = now + HOT_RETRY_S;
+		} else {
+			h->dropped = 0;
+			pr_warn("tftp: %s not registered with xboot.ko again: %s; served from userspace",
+				h->rel, strerror(-ret));
+		}
+	}
+}
+
+static void kc_poll_arm(struct tftp *s)
+{
+	struct io_uring_sqe *sqe;
+
+	if (!s->kc || s->kc_poll_armed)
+		return;
+	sqe = loop_get_sqe(s->loop);
+	if (!sqe)
+		return; /* tftp_tick() tries again */
+	io_uring_prep_poll_add(sqe, kcache_event_fd(s->kc), POLLIN);
+	loop_sqe_data(sqe, s, OP_KCACHE_POLL);
+	s->kc_poll_armed = 1;
+}
+
+/* Its completion (-ECANCELED) re-arms the poll on the next socket. */
+static void kc_poll_cancel(struct tftp *s)
+{
+	struct io_uring_sqe *sqe;
+
+	if (!s->kc_poll_armed)
+		return;
+	sqe = loop_get_sqe(s->loop);
+	if (!sqe)
+		return;
+	io_uring_prep_poll_remove(sqe, (uint64_t)(uintptr_t)s | OP_KCACHE_POLL);
+	loop_sqe_data(sqe, NULL, LOOP_OP_CANCEL);
+}
+
+static void handle_kc_poll(struct tftp *s, int res)
+{
+	int n;
+
+	s->kc_poll_armed = 0;
+	if (!s->kc)
+		return;
+	if (res < 0 && res != -ECANCELED)
+		pr_warn_ratelimited("tftp: xboot.ko events: %s", strerror(-res));
+	n = kcache_poll_events(s->kc, hot_event, s);
+	if (n == -ENOBUFS) {
+		pr_warn("tftp: xboot.ko events were lost; reading its list again");
+		s->kc_refresh = 1;
+	} else if (n < 0) {
+		pr_warn_ratelimited("tftp: xboot.ko events: %s", strerror(-n));
+	}
+	if (s->kc_refresh)
+		hot_refresh(s);
+	kc_poll_arm(s);
+}
+
+/* The program takes blocks from xboot.ko: talk to it, or say why not. */
+static int kc_open(struct tftp *s)
+{
+	int ret;
+
+	if (s->kc)
+		return 0;
+	ret = kcache_open(&s->kc, 1);
+	if (ret) {
+		pr_warn("tftp: xboot.ko: %s; hot files not served by XDP",
+			ret == -ENOENT ? "not loaded" : strerror(-ret));
+		return ret;
+	}
+	kc_poll_arm(s);
+	return 0;
+}
+
+static void kc_close(struct tftp *s)
+{
+	if (!s->kc)
+		return;
+	kc_poll_cancel(s);
+	kcache_close(s->kc);
+	s->kc = NULL;
+}
+
+/* Forget every hot file; ours leave the module (a map goes with its
+ * program). */
+static void hot_forget(struct tftp *s)
+{
+	struct hot_file *h;
+	int i, ret;
+
+	for (i = 0; i < s->nhot; i++) {
+		h = &s->hot[i];
+		if (s->kc && h->ours && h->kid) {
+			ret = kcache_del(s->kc, h->kid);
+			if (ret && ret != -ENOENT)
+				pr_warn("tftp: unregistering %s from xboot.ko: %s",
+					h->rel, strerror(-ret));
+		}
+		hot_free(h);
+	}
+	s->nhot = 0;
 }
 
 static void hot_load(struct tftp *s)
@@ -572,11 +1074,17 @@ static void hot_load(struct tftp *s)
 	int i;
 
 	if (!s->xdp)
+		return kc_close(s);
+	if (strcmp(xdp_ctl_block_source(s->xdp), "kfunc"))
+		kc_close(s);
+	else if (kc_open(s))
 		return;
 	for (i = 0; i < cfg->ntftp_hot; i++)
 		hot_add(s, cfg->tftp_hot[i]);
 	for (i = 0; i < XB_NCLASS; i++)
 		hot_add(s, cfg->boot_file[i]);
+	if (s->kc)
+		hot_refresh(s);
 	xdp_ctl_set_tftp_hook(s->xdp, xdp_done, s);
 }
 
@@ -594,14 +1102,15 @@ static void hot_unload(struct tftp *s)
 	if (!s->xdp || !hot_current(s))
 		return;
 	xdp_ctl_set_tftp_hook(s->xdp, NULL, NULL);
-	for (i = 0; i < s->nhot; i++)
-		xdp_ctl_tftp_unload(s->xdp, i + 1, s->hot[i].pages);
-	s->nhot = 0;
+	for (i = 0; i < s->nhot && !s->kc; i++)
+		if (s->hot[i].rel)
+			xdp_ctl_tftp_unload(s->xdp, i + 1, s->hot[i].pages);
 }
 
 /* xbootd starts XDP after the loop, and a reload may replace it: follow
- * d->xdp, loading the hot files into each new program. Transfers of a
- * program that is gone go on in userspace. */
+ * d->xdp, loading (or registering again, with a new generation) the hot
+ * files of the configuration in force for each new program. Transfers of
+ * a program that is gone go on in userspace. */
 static void hot_sync(struct tftp *s)
 {
 	int i;
@@ -610,7 +1119,7 @@ static void hot_sync(struct tftp *s)
 		return;
 	for (i = 0; i < TFTP_MAX_XFERS; i++)
 		s->xfers[i].xdp = 0;
-	s->nhot = 0;
+	hot_forget(s);
 	s->xdp = s->d->xdp;
 	s->xdp_serial = xdp_ctl_serial(s->xdp);
 	hot_load(s);
@@ -792,6 +1301,7 @@ static void handle_request(struct tftp_listener *ln,
 	int file, fd;
 
 	hot_sync(s);
+	hot_retry(s);
 	file = request_open(ln, from, rq);
 	if (file < 0)
 		return;
@@ -817,6 +1327,7 @@ static void handle_request(struct tftp_listener *ln,
 	x->na_pend = -1;
 	x->peer = *from;
 	x->size = st.st_size;
+	x->mtime = st.st_mtim;
 	pr_debug("tftp: %s:%u gets '%s' (%llu bytes)",
 		 inet_ntoa(from->sin_addr), ntohs(from->sin_port), rq->name,
 		 (unsigned long long)x->size);
@@ -881,6 +1392,9 @@ void tftp_handle(struct tftp *s, int op, void *obj, int res)
 	case OP_WHEEL_TICK:
 		handle_wheel_tick(s);
 		break;
+	case OP_KCACHE_POLL:
+		handle_kc_poll(s, res);
+		break;
 	}
 }
 
@@ -890,6 +1404,8 @@ void tftp_tick(struct tftp *s, time_t now)
 	if (!s)
 		return;
 	hot_sync(s);
+	hot_retry(s);
+	kc_poll_arm(s);
 	wheel_tick_arm(s);
 }
 
@@ -987,6 +1503,16 @@ int tftp_open(struct tftp **out, struct loop *l, struct xbootd *d)
 		tftp_free(s);
 		return 0;
 	}
+	/* xboot.ko takes absolute paths; "/" is kept as "" so that root
+	 * plus '/' plus a relative path never starts with "//". */
+	if (!realpath(d->cfg->tftp_root, s->root_abs)) {
+		pr_warn("tftp: root %s: %s; not serving TFTP",
+			d->cfg->tftp_root, strerror(errno));
+		tftp_free(s);
+		return 0;
+	}
+	if (!strcmp(s->root_abs, "/"))
+		s->root_abs[0] = '\0';
 	for (i = 0; i < d->nifaces; i++, s->nln++) {
 		ret = listener_open(&s->ln[i], &d->ifaces[i]);
 		if (ret) {
@@ -1027,5 +1553,10 @@ void tftp_close(struct tftp *s)
 		close(s->xfers[i].fd);
 	}
 	hot_unload(s);
+	/* The ring is gone, and the poll with it; ours leave the module
+	 * (a kill -9 leaves them: the next start replaces them). */
+	s->kc_poll_armed = 0;
+	hot_forget(s);
+	kc_close(s);
 	tftp_free(s);
 }
