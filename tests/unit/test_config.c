@@ -69,6 +69,7 @@ static const struct {
 	{ "lease-time=h", "lease-time: bad lease time 'h'" },
 	{ "mode=half", "mode: 'half' is not full or proxy" },
 	{ "xdp=fast", "xdp: 'fast' is not auto, native, generic or off" },
+	{ "ipv6-ra=on", "ipv6-ra: 'on' is not off or pxe-clients" },
 	{ "router=10.0.0", "router: '10.0.0' is not an IPv4 address" },
 	{ "router=0.0.0.0", "router: '0.0.0.0' is not an IPv4 address" },
 	{ "dns=1.1.1.1,8.8.8.8,9.9.9.9,8.8.4.4,1.0.0.1", "dns: more than 4 servers" },

@@ -29,7 +29,8 @@ if [ "$PEER" = dnsmasq ]; then
 		--dhcp-boot=tag:ipxe,$SCRIPT_URL --dhcp-boot=tag:!ipxe,undionly.kpxe --log-dhcp
 else
 	nx_xbootd xdp=auto dhcp-range=$NX_NET.1.10,$NX_NET.1.200,$NX_MASK,600 \
-		router=$NX_SRV_IP boot-file=bios,undionly.kpxe boot-file=ipxe,$SCRIPT_URL
+		router=$NX_SRV_IP boot-file=bios,undionly.kpxe boot-file=ipxe,$SCRIPT_URL \
+		ipv6-ra=pxe-clients
 	nx_log "XDP mode on $NX_SRV_IF: $(nx_xdp_mode)"
 fi
 

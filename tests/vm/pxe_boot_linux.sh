@@ -61,7 +61,7 @@ nx_xbootd xdp=auto dhcp-range=$NX_NET.1.10,$NX_NET.1.200,$NX_MASK,600 \
 	router=$NX_SRV_IP boot-file=bios,undionly.kpxe \
 	boot-file=ipxe,http://$NX_SRV_IP:$PORT/boot.ipxe \
 	tftp-root="$tftp" tftp-hot=big.bin http-root="$http" http-port=$PORT \
-	ipxe-script="$NX_TMP/boot.ipxe.tmpl"
+	ipxe-script="$NX_TMP/boot.ipxe.tmpl" ipv6-ra=pxe-clients
 nx_log "XDP mode on $NX_SRV_IF: $(nx_xdp_mode)"
 
 qx_boot pc bios $MAC

@@ -33,7 +33,7 @@ if [ "$PEER" = dnsmasq ]; then
 else
 	nx_xbootd xdp=auto dhcp-range=$NX_NET.1.10,$NX_NET.1.200,$NX_MASK,600 \
 		router=$NX_SRV_IP boot-file=bios,undionly.kpxe boot-file=efi64,$EFI_FILE \
-		boot-file=ipxe,$SCRIPT_URL
+		boot-file=ipxe,$SCRIPT_URL ipv6-ra=pxe-clients
 	nx_log "XDP mode on $NX_SRV_IF: $(nx_xdp_mode)"
 fi
 

@@ -585,6 +585,17 @@ static int set_xdp(struct config *cfg, const char *v, struct cfg_why *w)
 	return why(w, "'%s' is not auto, native, generic or off", v);
 }
 
+static int set_ipv6_ra(struct config *cfg, const char *v, struct cfg_why *w)
+{
+	if (!strcmp(v, "off"))
+		cfg->ipv6_ra = false;
+	else if (!strcmp(v, "pxe-clients"))
+		cfg->ipv6_ra = true;
+	else
+		return why(w, "'%s' is not off or pxe-clients", v);
+	return 0;
+}
+
 static int set_server_address(struct config *cfg, const char *v,
 			      struct cfg_why *w)
 {
@@ -657,6 +668,8 @@ static const struct cfg_key cfg_keys[] = {
 	  "xbootctl's socket (default " XBOOTD_DEFAULT_CONTROL_SOCKET ")" },
 	{ "xdp", set_xdp, 0, "auto|native|generic|off",
 	  "XDP fast path (default auto)" },
+	{ "ipv6-ra", set_ipv6_ra, 0, "off|pxe-clients",
+	  "answer router solicitations of clients with a lease (default off)" },
 	{ "server-address", set_server_address, 0, "IP",
 	  "our address in replies (default: the interface's)" },
 	{ "verbose", set_verbose, CFG_K_FLAG, "[LEVEL]",

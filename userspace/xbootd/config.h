@@ -74,6 +74,9 @@ struct config {
 	char state_dir[CFG_PATH_MAX];
 	char control_socket[CFG_PATH_MAX];
 	enum cfg_xdp xdp;
+	/* `ipv6-ra=pxe-clients`: answer our clients' router solicitations
+	 * (ra.c); read at start */
+	bool ipv6_ra;
 	struct in_addr server_addr; /* `server-address=`: 0 = interface's */
 	int verbose;
 };

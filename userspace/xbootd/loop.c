@@ -29,6 +29,7 @@
 
 #include "control.h"
 #include "http.h"
+#include "ra.h"
 #include "log.h"
 #include "loop.h"
 #include "tftp.h"
@@ -87,6 +88,7 @@ struct loop {
 	struct control *ctl;
 	struct tftp *tftp;
 	struct http *http;
+	struct ra *ra;        /* NULL: ipv6-ra=off */
 	struct loop_iface ifs[CFG_MAX_INTERFACES];
 	int nifs;
 
@@ -670,6 +672,8 @@ static void handle_cqe(struct loop *l, struct io_uring_cqe *cqe)
 		return tftp_handle(l->tftp, op, obj, cqe->res);
 	if (op >= LOOP_OP_HTTP_FIRST && op <= LOOP_OP_HTTP_LAST)
 		return http_handle(l->http, op, obj, cqe->res);
+	if (op == LOOP_OP_RA_POLL)
+		return ra_handle(l->ra, obj, cqe->res);
 	if (cqe->res < 0)
 		return handle_error(l, op, obj, cqe->res);
 	switch (op) {
@@ -804,6 +808,9 @@ int loop_create(struct loop **out, struct xbootd *d)
 	ret = http_open(&l->http, l, d);
 	if (ret)
 		goto err_tftp;
+	ret = ra_open(&l->ra, l, d);
+	if (ret)
+		goto err_http;
 	for (i = 0; i < l->nrx; i++)
 		rx_arm(l, &l->rx[i]);
 	timer_arm(l);
@@ -812,6 +819,12 @@ int loop_create(struct loop **out, struct xbootd *d)
 	*out = l;
 	return 0;
 
+err_http:
+	io_uring_queue_exit(&l->ring);
+	http_close(l->http);
+	tftp_close(l->tftp);
+	control_close(l->ctl);
+	goto err;
 err_tftp:
 	io_uring_queue_exit(&l->ring);
 	tftp_close(l->tftp);
@@ -842,6 +855,7 @@ void loop_destroy(struct loop *l)
 		return;
 	/* Exiting the ring cancels what is in flight before the buffers go. */
 	io_uring_queue_exit(&l->ring);
+	ra_close(l->ra);
 	http_close(l->http);
 	tftp_close(l->tftp);
 	control_close(l->ctl);

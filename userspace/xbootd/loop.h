@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * xbootd's one io_uring event loop: DHCP sockets, replies, the 1 s tick,
- * the XDP ring buffer, signals and the control socket. Every operation in
+ * the XDP ring buffer, signals, the control socket, and the TFTP, HTTP
+ * and router-advertisement services. Every operation in
  * flight carries its kind and its object in user_data; loop.c dispatches
  * each completion to one small handler per kind.
  */
@@ -30,6 +31,7 @@ enum loop_op {
 	/* http.c's operations, dispatched to http_handle() */
 	LOOP_OP_HTTP_FIRST,
 	LOOP_OP_HTTP_LAST = LOOP_OP_HTTP_FIRST + 5,
+	LOOP_OP_RA_POLL,    /* ra.c: a router solicitation socket */
 	LOOP_OP_MAX,
 };
 

@@ -217,6 +217,8 @@ static const char *reload_fixed_key(const struct config *a,
 		return "control-socket";
 	if (strcmp(a->state_dir, b->state_dir))
 		return "state-dir";
+	if (a->ipv6_ra != b->ipv6_ra)
+		return "ipv6-ra";
 	return NULL;
 }
 
