@@ -3,6 +3,7 @@
 # part reports pass, fail or skip (with why) on its own; the test passes
 # when nothing that could run failed, and lists what it skipped.
 #
+#   sparse    (host) make check: sparse C=2 has no warning about the module
 #   load      vermagic; 5 insmod/rmmod cycles; the kernel log stays clean;
 #             the debug build's self-tests passed at load (if it is one)
 #   genl      every command through xbootctl (cache add|list|del|stats,
@@ -796,5 +797,15 @@ for f in xboot-debug.ko xboot-debug.why; do
 	[ -f "$VM_TMP/$f" ] && VM_EXTRA+=("$VM_TMP/$f")
 done
 [ -x "$XBOOT_TOP/build/tests/genl_raw" ] || vm_fail "build/tests/genl_raw not built: run make"
+# Issue 4 holds the module to sparse (C=2) with no warning: make check.
+if command -v sparse >/dev/null; then
+	make -s -C "$XBOOT_TOP" check >"$VM_TMP/check.log" 2>&1 || {
+		cat "$VM_TMP/check.log"
+		vm_fail "make check: sparse or gcc warned about the module"
+	}
+	vm_log "make check: sparse (C=2) has no warning about the module"
+else
+	vm_fail "no sparse: run scripts/setup"
+fi
 VM_DISK_MB=64
 vm_run kmod 200
