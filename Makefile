@@ -5,6 +5,7 @@
 #   make demo          a real PXE client boots from xboot in namespaces
 #   make bench-dhcp    DHCP benchmark against dnsmasq and Kea
 #   make bench-tftp    TFTP/HTTP benchmark against tftpd-hpa, dnsmasq, atftpd, nginx
+#   make bench-kmod    TFTP in the 6.1 VM: kfunc vs map vs userspace block source
 #   make fuzz          long fuzzing campaigns (FUZZ_SECONDS per target)
 #   make SANITIZE=1    userspace with ASan + UBSan
 #   make V=1           show commands
@@ -70,7 +71,7 @@ PROGS := $(B)/xbootd $(B)/xbootctl
 BENCH_TOOL_SRC := $(wildcard bench/*_load.c)
 BENCH_TOOLS := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_TOOL_SRC))
 
-.PHONY: all userspace bpf kmod kmod-btf tests fuzz-build test demo bench-dhcp bench-tftp bench-tools fuzz \
+.PHONY: all userspace bpf kmod kmod-btf tests fuzz-build test demo bench-dhcp bench-tftp bench-kmod bench-tools fuzz \
 	check clean setup format
 .DEFAULT_GOAL := all
 # Keep intermediate objects (test .o files, BPF objects) between runs.
@@ -254,6 +255,11 @@ bench-tftp:
 	$(Q)scripts/setup
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)bench/tftp.sh
+
+bench-kmod:
+	$(Q)scripts/setup
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)bench/kmod.sh
 
 format:
 	$(Q)clang-format -i $(XBOOTD_SRC) $(XBOOTCTL_SRC) $(LIB_SRC) $(BPF_SRC) \
