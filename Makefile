@@ -3,6 +3,7 @@
 #   make               everything: BPF objects + skeletons, userspace, kmod
 #   make test          every suite (unit, bpf, netns, vm, fuzz smoke)
 #   make demo          a real PXE client boots from xboot in namespaces
+#   make bootenv       the boot environment: build/bootenv/{vmlinuz,initrd.img,manifest}
 #   make bench-dhcp    DHCP benchmark against dnsmasq and Kea
 #   make bench-tftp    TFTP/HTTP benchmark against tftpd-hpa, dnsmasq, atftpd, nginx
 #   make bench-kmod    TFTP in the 6.1 VM: kfunc vs map vs userspace block source
@@ -71,7 +72,7 @@ PROGS := $(B)/xbootd $(B)/xbootctl
 BENCH_TOOL_SRC := $(wildcard bench/*_load.c)
 BENCH_TOOLS := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_TOOL_SRC))
 
-.PHONY: all userspace bpf kmod kmod-btf tests fuzz-build test demo bench-dhcp bench-tftp bench-kmod bench-tools fuzz \
+.PHONY: all userspace bpf kmod kmod-btf tests fuzz-build test demo bench-dhcp bench-tftp bench-kmod bench-tools fuzz bootenv \
 	check clean setup format
 .DEFAULT_GOAL := all
 # Keep intermediate objects (test .o files, BPF objects) between runs.
@@ -260,6 +261,14 @@ bench-kmod:
 	$(Q)scripts/setup
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)bench/kmod.sh
+
+# --- boot environment (issue 5) -------------------------------------------
+# Debian's 6.1 kernel and an initramfs of busybox, NIC/disk modules, /init
+# (bootenv/init) and build/xboot-agent when it exists. Quick: always rebuilt.
+bootenv:
+	$(Q)scripts/setup
+	$(call msg,BOOTENV,$(B)/bootenv)
+	$(Q)scripts/mkbootenv $(B)/bootenv
 
 format:
 	$(Q)clang-format -i $(XBOOTD_SRC) $(XBOOTCTL_SRC) $(LIB_SRC) $(BPF_SRC) \
