@@ -233,6 +233,17 @@ static void on_data(struct client *c, int ep, const uint8_t *p, size_t n)
 	}
 }
 
+static bool first_answer(const struct sockaddr_in *from, const uint8_t *p,
+			 size_t n)
+{
+	int op = p[0] << 8 | p[1];
+
+	if (from->sin_addr.s_addr != o.server.sin_addr.s_addr)
+		return false;
+	return op == OP_OACK || op == OP_ERROR ||
+	       (op == OP_DATA && n >= 4 && p[2] == 0 && p[3] == 1);
+}
+
 static void on_readable(struct client *c, int ep)
 {
 	static uint8_t buf[PKT_MAX];
@@ -248,7 +259,13 @@ static void on_readable(struct client *c, int ep)
 		if (n < 4)
 			continue;
 		if (!c->connected) {
-			/* The first answer names the server's TID. */
+			/* The first answer names the server's TID. A port
+			 * reused from an earlier transfer can still get that
+			 * transfer's late blocks: only an answer to this
+			 * request (OACK, DATA 1, ERROR) from the server may
+			 * name it. */
+			if (!first_answer(&from, buf, n))
+				continue;
 			if (connect(c->fd, (struct sockaddr *)&from, flen) < 0)
 				continue;
 			c->connected = true;
