@@ -135,6 +135,12 @@ $(B)/libxbootd.a: $(XBOOTD_CORE_OBJ) $(LIB_OBJ)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
+# The agent's modules (issue 5) until it has a binary: in the test archive,
+# their headers for their tests.
+AGENT_SRC := $(wildcard userspace/agent/*.c)
+$(B)/libxbootd.a: $(call obj,$(AGENT_SRC))
+$(B)/obj/tests/unit/test_inventory.o: CFLAGS += -Iuserspace/agent
+
 $(B)/tests/unit/%: $(B)/obj/tests/unit/%.o $(B)/libxbootd.a
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(dir $@)
