@@ -140,6 +140,7 @@ $(B)/libxbootd.a: $(XBOOTD_CORE_OBJ) $(LIB_OBJ)
 AGENT_SRC := $(wildcard userspace/agent/*.c)
 $(B)/libxbootd.a: $(call obj,$(AGENT_SRC))
 $(B)/obj/tests/unit/test_inventory.o: CFLAGS += -Iuserspace/agent
+$(B)/obj/tests/unit/test_job_run.o: CFLAGS += -Iuserspace/agent
 
 $(B)/tests/unit/%: $(B)/obj/tests/unit/%.o $(B)/libxbootd.a
 	$(call msg,LD,$@)
