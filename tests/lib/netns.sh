@@ -528,6 +528,17 @@ nx_drops_below() {
 
 # --- packet capture -------------------------------------------------------
 
+# nx_tftp_curl FILE OUT [CURL-OPTIONS...]: fetch tftp://server/FILE from
+# the client namespace into OUT with curl (log: $NX_TMP/curl.log); gives
+# up after NX_CURL_TIMEOUT seconds (default 120).
+nx_tftp_curl() {
+	local f=$1 o=$2
+	shift 2
+	rm -f "$o"
+	timeout "${NX_CURL_TIMEOUT:-120}" ip netns exec "$NX_CLI" curl -sS "$@" -o "$o" \
+		"tftp://$NX_SRV_IP/$f" >>"$NX_TMP/curl.log" 2>&1
+}
+
 # nx_capture NAME FILTER: tcpdump on the client veth into $NX_TMP/NAME.pcap
 # (sees XDP_TX replies too: they arrive on the peer like any frame).
 nx_capture() {

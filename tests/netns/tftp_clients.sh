@@ -61,13 +61,6 @@ atftp_get() { # FILE OUT OPTIONS...
 		$NX_SRV_IP >>"$NX_TMP/atftp.log" 2>&1
 }
 
-curl_get() { # FILE OUT OPTIONS...
-	local f=$1 o=$2
-	shift 2
-	rm -f "$o"
-	timeout 60 ip netns exec "$NX_CLI" curl -sS "$@" -o "$o" \
-		"tftp://$NX_SRV_IP/$f" >>"$NX_TMP/curl.log" 2>&1
-}
 
 small_files="f0 f511 f512 f513 f1468x7 sub/f100k inside"
 
@@ -84,11 +77,11 @@ run_clients() { # LABEL
 			nx_fail "$l: atftp blksize 1468 tsize windowsize 4 get $f"
 		atftp_get "$f" "$OUT/at" --option "blksize 8" &&
 			same "$f" "$OUT/at" || nx_fail "$l: atftp blksize 8 get $f"
-		curl_get "$f" "$OUT/curl" && same "$f" "$OUT/curl" ||
+		nx_tftp_curl "$f" "$OUT/curl" && same "$f" "$OUT/curl" ||
 			nx_fail "$l: curl get $f"
-		curl_get "$f" "$OUT/curl" --tftp-blksize 1468 &&
+		nx_tftp_curl "$f" "$OUT/curl" --tftp-blksize 1468 &&
 			same "$f" "$OUT/curl" || nx_fail "$l: curl blksize 1468 get $f"
-		curl_get "$f" "$OUT/curl" --tftp-no-options &&
+		nx_tftp_curl "$f" "$OUT/curl" --tftp-no-options &&
 			same "$f" "$OUT/curl" || nx_fail "$l: curl no options get $f"
 	done
 	nx_log "ok: $l: tftp-hpa, atftp (blksize 8/1468, tsize, windowsize 4) and curl fetch $small_files"
@@ -100,7 +93,7 @@ run_clients xdp=off
 # 100 transfers at once in the one loop.
 pids=()
 for i in $(seq 1 100); do
-	curl_get sub/f100k "$OUT/par$i" --tftp-blksize $((512 + i)) &
+	nx_tftp_curl sub/f100k "$OUT/par$i" --tftp-blksize $((512 + i)) &
 	pids+=($!)
 done
 for p in "${pids[@]}"; do wait $p || nx_fail "a concurrent curl failed"; done
@@ -112,7 +105,7 @@ nx_log "ok: 100 concurrent curl transfers, each blksize different, byte-identica
 
 # The block number wraps (34 MiB at blksize 512 is 69632 blocks).
 t0=$(date +%s)
-curl_get big "$OUT/big" --tftp-blksize 512 && same big "$OUT/big" ||
+nx_tftp_curl big "$OUT/big" --tftp-blksize 512 && same big "$OUT/big" ||
 	nx_fail "curl: 34 MiB at blksize 512 (block number wrap)"
 nx_log "ok: curl fetched 34 MiB at blksize 512 across the block wrap ($(($(date +%s) - t0)) s)"
 t0=$(date +%s)
@@ -130,11 +123,11 @@ nx_check same text "$OUT/text" -- "tftp-hpa netascii round trip"
 # the TFTP error: 68 not found, 69 access violation (--path-as-is keeps
 # the dot segments in the request).
 rc=0
-curl_get nosuch "$OUT/x" || rc=$?
+nx_tftp_curl nosuch "$OUT/x" || rc=$?
 nx_check [ $rc = 68 ] -- "missing file: TFTP error 1 (curl exit $rc)"
 for bad in ../etc/passwd a/../../x escape "sub/../../secret/passwd"; do
 	rc=0
-	curl_get "$bad" "$OUT/x" --path-as-is || rc=$?
+	nx_tftp_curl "$bad" "$OUT/x" --path-as-is || rc=$?
 	nx_check [ $rc = 69 ] -- "hostile path '$bad' refused with error 2 (curl exit $rc)"
 done
 # Absolute paths are taken relative to the root.

@@ -43,13 +43,6 @@ same() { # NAME FETCHED-FILE
 	[ "$(sha256sum <"$ROOT/$1")" = "$(sha256sum <"$2")" ]
 }
 
-curl_get() { # FILE OUT OPTIONS...
-	local f=$1 o=$2
-	shift 2
-	rm -f "$o"
-	timeout 120 ip netns exec "$NX_CLI" curl -sS "$@" -o "$o" \
-		"tftp://$NX_SRV_IP/$f" >>"$NX_TMP/curl.log" 2>&1
-}
 
 hpa_get() { # FILE OUT
 	rm -f "$2"
@@ -90,7 +83,7 @@ grep -q "TC tier at ingress" "$NX_TMP/xbootd.log" ||
 user0=$(nx_stat tftp blocks_sent_user)
 for f in $files; do
 	for bs in 200 512 1432 1468; do
-		curl_get "$f" "$OUT/c" --tftp-blksize $bs && same "$f" "$OUT/c" ||
+		nx_tftp_curl "$f" "$OUT/c" --tftp-blksize $bs && same "$f" "$OUT/c" ||
 			nx_fail "curl blksize $bs get $f"
 		count "$f" $bs
 	done
@@ -100,17 +93,17 @@ for f in $files; do
 done
 nx_log "ok: curl (blksize 200, 512, 1432, 1468) and tftp-hpa fetch $files"
 
-curl_get big "$OUT/c" --tftp-blksize 200 && same big "$OUT/c" ||
+nx_tftp_curl big "$OUT/c" --tftp-blksize 200 && same big "$OUT/c" ||
 	nx_fail "curl blksize 200 get big"
 count big 200
 nx_log "ok: 34 MiB at blksize 200, block number wrapping twice"
-curl_get big "$OUT/c" --tftp-blksize 512 && same big "$OUT/c" ||
+nx_tftp_curl big "$OUT/c" --tftp-blksize 512 && same big "$OUT/c" ||
 	nx_fail "curl blksize 512 get big"
 count big 512
 hpa_get big "$OUT/h" && same big "$OUT/h" || nx_fail "tftp-hpa get big"
 count big 512
 nx_log "ok: 34 MiB at blksize 512 (wrapping once) by curl and tftp-hpa"
-curl_get big "$OUT/c" --tftp-blksize 1432 && same big "$OUT/c" ||
+nx_tftp_curl big "$OUT/c" --tftp-blksize 1432 && same big "$OUT/c" ||
 	nx_fail "curl blksize 1432 get big"
 count big 1432
 nx_log "ok: 34 MiB at blksize 1432 by curl"
@@ -139,7 +132,7 @@ udp_csum_errors() {
 nx_srv ethtool -K "$NX_SRV_IF" tx off >/dev/null || nx_fail "ethtool -K $NX_SRV_IF tx off"
 e0=$(udp_csum_errors)
 k0=$(($(nx_stat xdp tftp_blocks) + $(nx_stat xdp tftp_blocks_tc)))
-curl_get f1432x50 "$OUT/c" --tftp-blksize 1432 --max-time 20 &&
+nx_tftp_curl f1432x50 "$OUT/c" --tftp-blksize 1432 --max-time 20 &&
 	same f1432x50 "$OUT/c" ||
 	nx_fail "with tx checksumming off: curl blksize 1432 get f1432x50"
 nx_check [ "$(udp_csum_errors)" -eq "$e0" ] -- "with tx checksumming off: no UDP checksum error at the client"
@@ -249,7 +242,7 @@ for i in $(seq 50); do
 	[ "$(grep -c "big (.*) served by XDP" "$NX_TMP/xbootd.log")" -ge 2 ] && break
 	sleep 0.2
 done
-curl_get f1432x50 "$OUT/c" --tftp-blksize 1432 && same f1432x50 "$OUT/c" ||
+nx_tftp_curl f1432x50 "$OUT/c" --tftp-blksize 1432 && same f1432x50 "$OUT/c" ||
 	nx_fail "after a kill -9 and a restart: curl blksize 1432 get f1432x50"
 nx_check [ $(($(nx_stat xdp tftp_blocks) + $(nx_stat xdp tftp_blocks_tc))) -ge 50 ] -- \
 	"after a kill -9 and a restart the kernel serves again"

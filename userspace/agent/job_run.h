@@ -75,7 +75,9 @@ ssize_t job_run_read(struct job_run *j, void *buf, size_t len,
  * shell is gone, whatever it left running in its group is killed too, so
  * the pipe reaches EOF once drained. now_ms is CLOCK_MONOTONIC in ms
  * (job_run_now_ms()). Returns how many ms the caller may wait before the
- * next call (for poll(2)), or -1 when only the fds matter.
+ * next call (for poll(2)), or -1 when only the fds matter. -1 also
+ * comes back once the shell is reaped: check job_run_finished() before
+ * waiting, or a poll(2) on the closed pidfd with no timeout never ends.
  */
 int job_run_poll(struct job_run *j, uint64_t now_ms);
 
