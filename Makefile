@@ -26,7 +26,7 @@ KDIR ?= $(firstword $(wildcard /lib/modules/*-amd64/build /usr/src/linux-headers
 CC ?= gcc
 CLANG ?= clang
 BPFTOOL ?= bpftool
-PKGS := libbpf libxdp liburing sqlite3 libnl-genl-3.0 libmnl json-c
+PKGS := libbpf libxdp liburing sqlite3 libnl-genl-3.0 libmnl json-c openssl
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -39,6 +39,7 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 CFLAGS += $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDLIBS := $(PKG_LIBS) -lelf -lz
+AGENT_LDLIBS := $(shell pkg-config --static --libs openssl 2>/dev/null)
 
 BPF_CFLAGS := -O2 -g -Wall -Werror -target bpf -D__TARGET_ARCH_x86 \
 	-Iinclude -I/usr/include/$(shell $(CC) -dumpmachine)
@@ -47,6 +48,7 @@ BPF_CFLAGS := -O2 -g -Wall -Werror -target bpf -D__TARGET_ARCH_x86 \
 LIB_SRC := $(wildcard userspace/lib/*.c)
 XBOOTD_SRC := $(wildcard userspace/xbootd/*.c)
 XBOOTCTL_SRC := $(wildcard userspace/xbootctl/*.c)
+AGENT_SRC := $(wildcard userspace/agent/*.c)
 BPF_SRC := $(wildcard ebpf/*.bpf.c)
 SKELS := $(patsubst ebpf/%.bpf.c,$(B)/include/%.skel.h,$(BPF_SRC))
 BPF_OBJS := $(patsubst ebpf/%.bpf.c,$(B)/ebpf/%.bpf.o,$(BPF_SRC))
@@ -57,6 +59,7 @@ XBOOTD_OBJ := $(call obj,$(XBOOTD_SRC))
 # Everything of xbootd but main(): linked into unit and BPF tests.
 XBOOTD_CORE_OBJ := $(filter-out %/main.o,$(XBOOTD_OBJ))
 XBOOTCTL_OBJ := $(call obj,$(XBOOTCTL_SRC))
+AGENT_OBJ := $(call obj,$(AGENT_SRC))
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
@@ -67,7 +70,7 @@ TOOL_OBJ := $(call obj,$(TOOL_SRC))
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
 
-PROGS := $(B)/xbootd $(B)/xbootctl
+PROGS := $(B)/xbootd $(B)/xbootctl $(B)/xboot-agent
 # Benchmark tools (load generators): one .c each, libc only.
 BENCH_TOOL_SRC := $(wildcard bench/*_load.c)
 BENCH_TOOLS := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_TOOL_SRC))
@@ -123,6 +126,13 @@ $(B)/xbootd: $(XBOOTD_OBJ) $(LIB_OBJ)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# xboot-agent runs in the boot environment's initramfs, which has no C
+# library: it is linked statically (glibc, OpenSSL).
+$(B)/obj/userspace/agent/%.o: CFLAGS += -Iuserspace/agent
+$(B)/xboot-agent: $(AGENT_OBJ) $(LIB_OBJ)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -static -o $@ $^ $(AGENT_LDLIBS)
+
 $(B)/xbootctl: $(XBOOTCTL_OBJ) $(B)/obj/userspace/xbootd/kcache.o $(LIB_OBJ)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -135,12 +145,12 @@ $(B)/libxbootd.a: $(XBOOTD_CORE_OBJ) $(LIB_OBJ)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-# The agent's modules (issue 5) until it has a binary: in the test archive,
-# their headers for their tests.
-AGENT_SRC := $(wildcard userspace/agent/*.c)
-$(B)/libxbootd.a: $(call obj,$(AGENT_SRC))
-$(B)/obj/tests/unit/test_inventory.o: CFLAGS += -Iuserspace/agent
-$(B)/obj/tests/unit/test_job_run.o: CFLAGS += -Iuserspace/agent
+# The agent's modules but main() go into the test archive too; the agent's
+# unit tests see its headers.
+AGENT_MODS_OBJ := $(filter-out %/main.o,$(AGENT_OBJ))
+$(B)/libxbootd.a: $(AGENT_MODS_OBJ)
+$(B)/obj/tests/unit/test_inventory.o $(B)/obj/tests/unit/test_job_run.o \
+$(B)/obj/tests/unit/test_agent_%.o: CFLAGS += -Iuserspace/agent
 
 $(B)/tests/unit/%: $(B)/obj/tests/unit/%.o $(B)/libxbootd.a
 	$(call msg,LD,$@)

@@ -78,6 +78,12 @@ struct config {
 	 * (ra.c); read at start */
 	bool ipv6_ra;
 	struct in_addr server_addr; /* `server-address=`: 0 = interface's */
+	/* the agent service (agent_srv.h); read at start */
+	uint16_t agent_port;             /* `agent-port=`, 0: off */
+	char agent_cert[CFG_PATH_MAX];   /* `agent-cert=`: "" = our own CA */
+	char agent_key[CFG_PATH_MAX];    /* `agent-key=` */
+	char agent_ca[CFG_PATH_MAX];     /* `agent-ca=`: the CA agents pin */
+	uint32_t agent_enrol_ttl;        /* `agent-enrol-ttl=` seconds */
 	int verbose;
 };
 
@@ -86,6 +92,8 @@ struct config {
 #define XBOOTD_DEFAULT_LEASE_S 3600
 #define XBOOTD_DEFAULT_HTTP_PORT 8080
 #define XBOOTD_DEFAULT_TFTP_ROOT "/srv/tftp"
+#define XBOOTD_DEFAULT_AGENT_PORT 4012
+#define XBOOTD_DEFAULT_ENROL_TTL_S 3600
 #define XBOOTD_DEFAULT_HTTP_ROOT "/srv/xboot/http"
 
 /* Error message from a failed parse: "FILE:LINE: reason" or "--key: reason". */

@@ -32,6 +32,9 @@ enum loop_op {
 	LOOP_OP_HTTP_FIRST,
 	LOOP_OP_HTTP_LAST = LOOP_OP_HTTP_FIRST + 5,
 	LOOP_OP_RA_POLL,    /* ra.c: a router solicitation socket */
+	/* agent_srv.c's operations, dispatched to agent_srv_handle() */
+	LOOP_OP_AGENT_FIRST,
+	LOOP_OP_AGENT_LAST = LOOP_OP_AGENT_FIRST + 5,
 	LOOP_OP_MAX,
 };
 

@@ -39,6 +39,14 @@ struct xbootd {
 	const uint64_t *http_stats;
 	/* tftp.c's counters (TFTP_STAT_MAX of them), NULL: no TFTP server */
 	const uint64_t *tftp_stats;
+	/* machines, jobs, enrolment, phases (machines.h); always open */
+	struct machines *machines;
+	/* the agent service (agent_srv.h), NULL when agent-port=0 */
+	struct agent_srv *agents;
+	/* agent_srv.c's counters (AGENT_STAT_MAX), NULL: no agent service */
+	const uint64_t *agent_stats;
+	/* the CA agents pin, PEM, served at /xboot/ca.pem; "" without one */
+	char agent_ca_file[CFG_PATH_MAX];
 	/* Re-read the configuration and rebuild on it (SIGHUP); on error the
 	 * running configuration stays. Called outside any transaction. */
 	int (*reload)(struct xbootd *d);
