@@ -209,7 +209,7 @@ static void test_unknown_schema(void **state)
 	rewind(f);
 	assert_true(fread(text, 1, sizeof(text) - 1, f) > 0);
 	fclose(f);
-	if (!strstr(text, "xboot.db: schema version 99 is not one this xbootd knows (it knows 1)"))
+	if (!strstr(text, "xboot.db: schema version 99 is not one this xbootd knows (it knows 2)"))
 		fail_msg("unclear error: %s", text);
 }
 

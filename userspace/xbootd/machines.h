@@ -133,8 +133,9 @@ struct machine_session {
 	uint32_t rx_seq;	/* last agent seq committed */
 };
 
-/* Opens the machines' tables in st (created or migrated as needed) and
- * loads the last event sequence number. */
+/* Opens the machines' tables in st (store_open() creates or migrates
+ * them: schema version 2). The event ring is in memory only: its
+ * sequence numbers start again from 0 at each open. */
 int machines_open(struct machines **out, struct store *st);
 void machines_close(struct machines *m);
 struct store *machines_store(struct machines *m);
@@ -146,21 +147,27 @@ struct store *machines_store(struct machines *m);
  * free-form text for `watch` ("job 12 run: 4 KiB output", "pxelinux.0"),
  * may be NULL. ip, when not NULL and nonzero, is remembered as its
  * address. Appends an event unless phase and detail are both unchanged.
- * A phase never moves back from AGENT/RUNNING to OFFERED..BOOTENV while
- * an agent session is up (a DHCP renewal from the boot environment is not
- * news): those calls only refresh the address.
+ * A phase never moves back from AGENT/RUNNING (nor DONE/FAILED) to
+ * OFFERED..BOOTENV while an agent session is up (a DHCP renewal from the
+ * boot environment is not news): those calls only refresh the address.
+ * AGENT is what the jobs allow: a machine with a job in flight stays
+ * RUNNING, one whose sequence a failed job stops stays FAILED.
  */
 int machines_phase(struct machines *m, const uint8_t mac[6], int phase,
 		   const char *detail, const struct in_addr *ip);
-/* Marks whether an agent session is up (shown as "connected"). */
+/* Marks whether an agent session is up (shown as "connected"); peer,
+ * when not NULL, is remembered. The phase is left to machines_phase(). */
 int machines_set_connected(struct machines *m, const uint8_t mac[6],
 			   bool connected, const struct in_addr *peer);
 
 /* The newest event's sequence number (0: none yet). */
 uint64_t machines_event_seq(struct machines *m);
-/* {"seq":N,"events":[{"seq","time","mac","phase","job","detail"}]}: the
- * events after `after`, oldest first, at most max of them (events that
- * fell off the ring are skipped; "lost":K says how many). */
+/* {"seq":N,"lost":K,"events":[{"seq","time","mac","phase","job","detail"}]}:
+ * the events after `after`, oldest first, at most max of them (events that
+ * fell off the ring are skipped; "lost":K says how many). "seq" is the
+ * last event returned or skipped: the next call's `after`. An `after`
+ * beyond the newest event is a client of an earlier xbootd run: it gets
+ * this run's events from the start. "job" is null when none. */
 struct json_object *machines_events_json(struct machines *m, uint64_t after,
 					 unsigned int max);
 
@@ -211,7 +218,9 @@ int machines_session_get(struct machines *m, const uint8_t mac[6],
 			 struct machine_session *s);
 int machines_session_put(struct machines *m, const uint8_t mac[6],
 			 const struct machine_session *s);
-/* The agent's inventory and HELLO facts, replacing what was stored. */
+/* The agent's inventory and HELLO facts (agent version, system UUID; not
+ * the boot id, which is machines_session_put()'s), replacing what was
+ * stored. */
 int machines_inventory_put(struct machines *m, const uint8_t mac[6],
 			   const struct agent_inventory *inv);
 int machines_hello_put(struct machines *m, const uint8_t mac[6],
@@ -219,8 +228,10 @@ int machines_hello_put(struct machines *m, const uint8_t mac[6],
 
 /* ---- jobs ---- */
 
-/* A new queued job; args are copied. *id gets its id. -EINVAL: type or
- * step out of range, too many args, a run job without its script. */
+/* A new queued job; args are copied. *id gets its id. step 0 is the
+ * type's job_type_default_step(). -EINVAL: type or step out of range,
+ * too many args, an arg of XBA_ATTR_VALUE_MAX bytes or more, a run job
+ * without its script. */
 int machines_job_add(struct machines *m, const uint8_t mac[6], int type,
 		     int step, uint32_t timeout_s, const char *const args[],
 		     unsigned int nargs, uint64_t *id);
@@ -234,7 +245,9 @@ int machines_job_get(struct machines *m, uint64_t id, struct job_rec *out);
  */
 int machines_job_next(struct machines *m, const uint8_t mac[6],
 		      struct job_rec *out);
-/* The job's JOB frame went out with seq (state queued -> sent). */
+/* The job's JOB frame went out with seq (state queued -> sent; phase
+ * RUNNING). -EALREADY when it is not queued (0 when it is in flight with
+ * this seq already). */
 int machines_job_sent(struct machines *m, uint64_t id, uint32_t seq);
 /* For a resume: fn for each of mac's jobs in flight whose seq > after, in
  * seq order (fn's nonzero return stops and is returned). */
@@ -250,7 +263,8 @@ int machines_job_foreach_unacked(struct machines *m, const uint8_t mac[6],
  */
 int machines_job_status(struct machines *m, const uint8_t mac[6],
 			const struct agent_job_status *st);
-/* A JOB_OUTPUT chunk from mac's agent; idempotent per offset. */
+/* A JOB_OUTPUT chunk from mac's agent; idempotent per offset. -ENOENT:
+ * not a job of mac. Bytes past MACHINES_OUTPUT_MAX are dropped (0). */
 int machines_job_output(struct machines *m, const uint8_t mac[6],
 			const struct agent_job_output *o);
 /* The job's stored output from offset, at most max bytes: malloc'd into
@@ -262,21 +276,28 @@ int machines_job_output_read(struct machines *m, uint64_t id,
  * become failed with reason. Returns how many, or -errno. */
 int machines_jobs_abandon(struct machines *m, const uint8_t mac[6],
 			  const char *reason);
-/* Operator actions: cancel a queued or in-flight job (-EALREADY when
- * finished); retry a failed/timed-out/cancelled one (back to queued). */
+/* Operator actions: cancel a queued, in-flight, failed or timed-out job
+ * (cancelling a failed one skips it: the sequence goes on; -EALREADY
+ * when done or cancelled already; an agent running it is not told);
+ * retry a failed/timed-out/cancelled one (back to queued, its output
+ * dropped; -EALREADY otherwise). -ENOENT: no such job. */
 int machines_job_cancel(struct machines *m, uint64_t id);
 int machines_job_retry(struct machines *m, uint64_t id);
 
 /* ---- the API's views (json-c objects, the caller puts them) ---- */
 
 /* {"machines":[ machine summary ]}: mac, ip, hostname, phase,
- * phase_since, connected, vendor, product, serial, cpus, memory_bytes,
- * disks (count), jobs {"queued","running","done","failed"}, job (the
- * current or last job's id and state) */
+ * phase_since, phase_detail, connected, peer, vendor, product, serial,
+ * cpus, memory_bytes, disks (count), created, seen, jobs {"queued",
+ * "running" (sent, accepted, running), "done", "failed" (failed,
+ * timed-out), "cancelled"}, job (the current or last job's id and state,
+ * null when none). ip and hostname fall back to the machine's lease. */
 struct json_object *machines_list_json(struct machines *m);
 /* One machine: the summary plus "inventory" (nics, disks with all their
- * fields, system_uuid, agent_version, boot_id) and "jobs" (job objects).
- * NULL when unknown. */
+ * fields, system_uuid, agent_version, boot_id) and "jobs" (job objects;
+ * the summary's counts move to "job_counts"). NULL when unknown. Times
+ * not reached yet (started, finished) and absent values (ip, exit_code,
+ * rotational) are null. */
 struct json_object *machines_machine_json(struct machines *m,
 					  const uint8_t mac[6]);
 /* {"jobs":[ job ]}, of one machine when mac is not NULL: id, mac, type,

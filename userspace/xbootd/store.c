@@ -24,9 +24,15 @@
 #include "log.h"
 #include "store.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
-static const char store_schema[] =
+/*
+ * The schema, one step per version: store_schema[v - 1] turns a version
+ * v - 1 database into a version v one. A step only ever adds, so a
+ * database is migrated in place and keeps what it holds (leases).
+ */
+static const char *const store_schema[STORE_SCHEMA_VERSION] = {
+	/* 1: leases */
 	"CREATE TABLE IF NOT EXISTS leases ("
 	" ip INTEGER PRIMARY KEY," /* host byte order */
 	" mac BLOB NOT NULL,"
@@ -34,11 +40,72 @@ static const char store_schema[] =
 	" expires INTEGER NOT NULL,"
 	" hostname TEXT NOT NULL DEFAULT '',"
 	" client_id BLOB);"
-	"CREATE INDEX IF NOT EXISTS leases_mac ON leases(mac);";
+	"CREATE INDEX IF NOT EXISTS leases_mac ON leases(mac);",
+
+	/* 2: machines, enrolment credentials, jobs and their output
+	 * (machines.c). Secrets are stored only as SHA-256 hashes. */
+	"CREATE TABLE IF NOT EXISTS machines ("
+	" mac BLOB PRIMARY KEY,"
+	" ip INTEGER NOT NULL DEFAULT 0," /* host byte order; 0: none */
+	" hostname TEXT NOT NULL DEFAULT '',"
+	" phase INTEGER NOT NULL DEFAULT 0,"
+	" phase_since INTEGER NOT NULL DEFAULT 0,"
+	" phase_detail TEXT NOT NULL DEFAULT '',"
+	" connected INTEGER NOT NULL DEFAULT 0,"
+	" peer INTEGER NOT NULL DEFAULT 0,"
+	" vendor TEXT NOT NULL DEFAULT '',"
+	" product TEXT NOT NULL DEFAULT '',"
+	" serial TEXT NOT NULL DEFAULT '',"
+	" cpus INTEGER NOT NULL DEFAULT 0,"
+	" memory_bytes INTEGER NOT NULL DEFAULT 0,"
+	" system_uuid BLOB,"
+	" agent_version TEXT NOT NULL DEFAULT '',"
+	" inventory TEXT," /* JSON: {"nics":[...],"disks":[...]} */
+	" token_hash BLOB UNIQUE,"
+	" boot_id BLOB,"
+	" tx_seq INTEGER NOT NULL DEFAULT 0,"
+	" acked_seq INTEGER NOT NULL DEFAULT 0,"
+	" rx_seq INTEGER NOT NULL DEFAULT 0,"
+	" created INTEGER NOT NULL DEFAULT 0,"
+	" seen INTEGER NOT NULL DEFAULT 0"
+	") WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS enrolments ("
+	" hash BLOB PRIMARY KEY,"
+	" mac BLOB NOT NULL,"
+	" expires INTEGER NOT NULL,"
+	" used_at INTEGER NOT NULL DEFAULT 0"
+	") WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS enrolments_mac ON enrolments(mac);"
+	"CREATE INDEX IF NOT EXISTS enrolments_expires"
+	" ON enrolments(expires);"
+	"CREATE TABLE IF NOT EXISTS jobs ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" mac BLOB NOT NULL,"
+	" type INTEGER NOT NULL,"
+	" step INTEGER NOT NULL,"
+	" state INTEGER NOT NULL,"
+	" timeout_s INTEGER NOT NULL DEFAULT 0,"
+	" args TEXT NOT NULL DEFAULT '[]'," /* JSON array of strings */
+	" seq INTEGER NOT NULL DEFAULT 0,"
+	" created INTEGER NOT NULL,"
+	" started INTEGER NOT NULL DEFAULT 0,"
+	" finished INTEGER NOT NULL DEFAULT 0,"
+	" exit_code INTEGER,"
+	" output_bytes INTEGER NOT NULL DEFAULT 0,"
+	" reason TEXT NOT NULL DEFAULT '');"
+	"CREATE INDEX IF NOT EXISTS jobs_mac ON jobs(mac, step, id);"
+	"CREATE TABLE IF NOT EXISTS job_output ("
+	" job_id INTEGER NOT NULL,"
+	" offset INTEGER NOT NULL,"
+	" data BLOB NOT NULL,"
+	" PRIMARY KEY (job_id, offset)"
+	") WITHOUT ROWID;",
+};
 
 enum store_stmt {
 	ST_BEGIN,
 	ST_COMMIT,
+	ST_ROLLBACK,
 	ST_PUT,
 	ST_DEL,
 	ST_ALL,
@@ -48,6 +115,7 @@ enum store_stmt {
 static const char *const store_sql[ST_MAX] = {
 	[ST_BEGIN] = "BEGIN",
 	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
 	[ST_PUT] = "INSERT OR REPLACE INTO leases"
 		   " (ip, mac, state, expires, hostname, client_id)"
 		   " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -163,11 +231,12 @@ static int store_set_wal(struct store *st)
 	return store_exec(st, "PRAGMA synchronous=NORMAL");
 }
 
-/* Create the schema in a fresh database; refuse one we do not know. */
+/* Create the schema in a fresh database, migrate an older one step by step
+ * in one transaction; refuse one we do not know. */
 static int store_migrate(struct store *st)
 {
 	char sql[64];
-	int version = 0, ret;
+	int version = 0, ret, v;
 
 	ret = store_pragma_int(st, "PRAGMA user_version", &version);
 	if (ret)
@@ -179,11 +248,14 @@ static int store_migrate(struct store *st)
 		       st->path, version, STORE_SCHEMA_VERSION);
 		return -EPROTO;
 	}
+	if (version)
+		pr_info("%s: migrating schema version %d to %d", st->path,
+			version, STORE_SCHEMA_VERSION);
 	snprintf(sql, sizeof(sql), "PRAGMA user_version=%d",
 		 STORE_SCHEMA_VERSION);
 	ret = store_exec(st, "BEGIN");
-	if (!ret)
-		ret = store_exec(st, store_schema);
+	for (v = version; !ret && v < STORE_SCHEMA_VERSION; v++)
+		ret = store_exec(st, store_schema[v]);
 	if (!ret)
 		ret = store_exec(st, sql);
 	if (!ret)
@@ -304,6 +376,27 @@ int store_commit(struct store *st)
 	}
 	st->in_tx = 0;
 	return ret;
+}
+
+bool store_in_tx(struct store *st)
+{
+	return st->in_tx;
+}
+
+int store_rollback(struct store *st)
+{
+	int ret;
+
+	if (!st->in_tx)
+		return 0;
+	ret = store_step(st, ST_ROLLBACK);
+	st->in_tx = 0;
+	return ret;
+}
+
+sqlite3 *store_db(struct store *st)
+{
+	return st->db;
 }
 
 int store_lease_put(struct store *st, const struct lease_rec *rec)

@@ -8,10 +8,12 @@
 #ifndef XBOOTD_STORE_H
 #define XBOOTD_STORE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <netinet/in.h>
 
 struct store;
+struct sqlite3;
 
 enum lease_state {
 	LEASE_FREE = 0,     /* not stored; in-memory only */
@@ -35,6 +37,14 @@ int store_open(struct store **out, const char *state_dir);
 void store_close(struct store *st);
 int store_begin(struct store *st);
 int store_commit(struct store *st);
+/* Ends the open transaction, undoing its writes (no-op when none). */
+int store_rollback(struct store *st);
+/* Whether store_begin() opened a transaction not yet ended: a caller that
+ * groups its own writes begins and commits only when this is false. */
+bool store_in_tx(struct store *st);
+/* The connection, for the other tables of the one database (machines.c);
+ * the schema of every table is store.c's. */
+struct sqlite3 *store_db(struct store *st);
 
 /* Insert or replace the lease for rec->ip (the IP is the key). */
 int store_lease_put(struct store *st, const struct lease_rec *rec);
