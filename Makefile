@@ -26,7 +26,7 @@ KDIR ?= $(firstword $(wildcard /lib/modules/*-amd64/build /usr/src/linux-headers
 CC ?= gcc
 CLANG ?= clang
 BPFTOOL ?= bpftool
-PKGS := libbpf libxdp liburing sqlite3 libnl-genl-3.0 libmnl json-c openssl
+PKGS := libbpf libxdp liburing sqlite3 libnl-genl-3.0 libmnl json-c openssl libzstd libxxhash
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
