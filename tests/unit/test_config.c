@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "xboot/agent.h"
 #include "log.h"
 
 static char tmpdir[] = "/tmp/xboot-test-config.XXXXXX";
@@ -112,6 +113,16 @@ static const struct {
 	{ "colour=blue", "colour: unknown key" },
 	{ "=value", "missing key before '='" },
 	{ "pxe-menu=a\tb", "pxe-menu: menu text has a control character" },
+	{ "agent-port=70000", "agent-port: '70000' is not a port number" },
+	{ "agent-port=-1", "agent-port: '-1' is not a port number" },
+	{ "agent-cert=cert.pem", "agent-cert: 'cert.pem' is not an absolute path" },
+	{ "agent-key=key.pem", "agent-key: 'key.pem' is not an absolute path" },
+	{ "agent-ca=ca.pem", "agent-ca: 'ca.pem' is not an absolute path" },
+	{ "agent-enrol-ttl=infinite",
+	  "agent-enrol-ttl: 'infinite' is not a number of seconds" },
+	{ "agent-enrol-ttl=soon",
+	  "agent-enrol-ttl: 'soon' is not a number of seconds" },
+	{ "agent-enrol-ttl=5", "agent-enrol-ttl: '5' is not a number of seconds" },
 };
 
 static void test_bad_lines(void **state)
@@ -177,6 +188,11 @@ static void test_good_lines(void **state)
 			  "xdp=generic\n"
 			  "server-address=10.0.0.1\n"
 			  "verbose\n"
+			  "agent-port=4013\n"
+			  "agent-cert=/etc/xboot/agent.pem\n"
+			  "agent-key=/etc/xboot/agent.key\n"
+			  "agent-ca=/etc/xboot/ca.pem\n"
+			  "agent-enrol-ttl=2h\n"
 			  "lease-time=1h\n");
 	config_init(&cfg);
 	ret = config_load_file(&cfg, path, &err);
@@ -217,6 +233,14 @@ static void test_good_lines(void **state)
 	assert_int_equal(cfg.xdp, CFG_XDP_GENERIC);
 	assert_int_equal(cfg.server_addr.s_addr, ip("10.0.0.1").s_addr);
 	assert_int_equal(cfg.verbose, 1);
+	assert_int_equal(cfg.agent_port, 4013);
+	assert_string_equal(cfg.agent_cert, "/etc/xboot/agent.pem");
+	assert_string_equal(cfg.agent_key, "/etc/xboot/agent.key");
+	assert_string_equal(cfg.agent_ca, "/etc/xboot/ca.pem");
+	assert_int_equal(cfg.agent_enrol_ttl, 2 * 3600);
+	assert_int_equal(config_validate(&cfg, &err), 0);
+	assert_int_equal(config_set(&cfg, "agent-port", "0", NULL, &err), 0);
+	assert_int_equal(cfg.agent_port, 0); /* the service off */
 	config_free(&cfg);
 }
 
@@ -229,6 +253,9 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.xdp, CFG_XDP_AUTO);
 	assert_string_equal(cfg.state_dir, XBOOTD_DEFAULT_STATE_DIR);
 	assert_string_equal(cfg.control_socket, XBOOTD_DEFAULT_CONTROL_SOCKET);
+	assert_int_equal(cfg.agent_port, XBA_PORT);
+	assert_int_equal(cfg.agent_enrol_ttl, 3600);
+	assert_string_equal(cfg.agent_cert, ""); /* our own CA */
 	config_free(&cfg);
 }
 
@@ -366,6 +393,20 @@ static void test_validate(void **state)
 		       "host=52:54:00:12:34:56,10.0.0.5\n"
 		       "host=52:54:00:12:34:57,10.0.0.5\n",
 		       "host address 10.0.0.5 is reserved twice");
+	/* the operator's agent certificate comes whole */
+	expect_invalid("interface=eth0\ndhcp-range=10.0.0.10,10.0.0.20\n"
+		       "agent-cert=/etc/xboot/agent.pem\n",
+		       "agent-cert and agent-key go together");
+	expect_invalid("interface=eth0\ndhcp-range=10.0.0.10,10.0.0.20\n"
+		       "agent-key=/etc/xboot/agent.key\n",
+		       "agent-cert and agent-key go together");
+	expect_invalid("interface=eth0\ndhcp-range=10.0.0.10,10.0.0.20\n"
+		       "agent-cert=/etc/xboot/agent.pem\n"
+		       "agent-key=/etc/xboot/agent.key\n",
+		       "agent-cert needs agent-ca");
+	expect_invalid("interface=eth0\ndhcp-range=10.0.0.10,10.0.0.20\n"
+		       "agent-ca=/etc/xboot/ca.pem\n",
+		       "agent-ca needs agent-cert and agent-key");
 }
 
 static void test_resolve(void **state)

@@ -31,7 +31,7 @@ enum agent_stat {
 	AGENT_STAT_SESSIONS,	/* authenticated */
 	AGENT_STAT_ENROLMENTS,	/* tokens issued */
 	AGENT_STAT_REFUSED,	/* any refusal */
-	AGENT_STAT_AUTH_FAILED,	/* bad/reused credential, bad/foreign token */
+	AGENT_STAT_AUTH_FAILED,	/* bad/reused credential, bad/other token */
 	AGENT_STAT_RATE_LIMITED,
 	AGENT_STAT_TLS_FAILED,	/* handshake failures, plaintext */
 	AGENT_STAT_MALFORMED,	/* frames the codec refused */
@@ -64,5 +64,9 @@ void agent_srv_tick(struct agent_srv *s, time_t now);
 /* A job was added or changed by the operator: send it if its machine's
  * agent is connected and idle. */
 void agent_srv_kick(struct agent_srv *s, const uint8_t mac[6]);
+/* Drop mac's session abruptly: no BYE, an RST (SO_LINGER 0), as a
+ * cut cable would; the agent reconnects and resumes. 0, or -ENOENT
+ * when mac has no session. POST /machines/MAC/disconnect, and tests. */
+int agent_srv_disconnect(struct agent_srv *s, const uint8_t mac[6]);
 
 #endif /* XBOOTD_AGENT_SRV_H */

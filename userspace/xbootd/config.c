@@ -604,6 +604,48 @@ static int set_server_address(struct config *cfg, const char *v,
 	return 0;
 }
 
+static int set_agent_port(struct config *cfg, const char *v,
+			  struct cfg_why *w)
+{
+	unsigned long port;
+
+	if (parse_uint(v, 65535, &port))
+		return why(w, "'%s' is not a port number", v);
+	cfg->agent_port = port;
+	return 0;
+}
+
+static int set_agent_cert(struct config *cfg, const char *v,
+			  struct cfg_why *w)
+{
+	return set_path(cfg->agent_cert, v, w);
+}
+
+static int set_agent_key(struct config *cfg, const char *v,
+			 struct cfg_why *w)
+{
+	return set_path(cfg->agent_key, v, w);
+}
+
+static int set_agent_ca(struct config *cfg, const char *v, struct cfg_why *w)
+{
+	return set_path(cfg->agent_ca, v, w);
+}
+
+/* Like a lease time, but finite: a credential that never expires is a
+ * password on a kernel command line. */
+static int set_agent_enrol_ttl(struct config *cfg, const char *v,
+			       struct cfg_why *w)
+{
+	uint32_t s;
+
+	if (!strcmp(v, "infinite") || parse_lease(v, &s, w))
+		return why(w, "'%s' is not a number of seconds (like 3600, 45m, 12h, 7d)",
+			   v);
+	cfg->agent_enrol_ttl = s;
+	return 0;
+}
+
 /* `verbose` alone adds one level, like -v; `verbose=N` sets it. */
 static int set_verbose(struct config *cfg, const char *v, struct cfg_why *w)
 {
@@ -672,6 +714,16 @@ static const struct cfg_key cfg_keys[] = {
 	  "answer router solicitations of clients with a lease (default off)" },
 	{ "server-address", set_server_address, 0, "IP",
 	  "our address in replies (default: the interface's)" },
+	{ "agent-port", set_agent_port, 0, "PORT",
+	  "xboot-agent's TLS port (default 4012, 0: no agent service)" },
+	{ "agent-cert", set_agent_cert, 0, "FILE",
+	  "agent port certificate, PEM (default: made under state-dir)" },
+	{ "agent-key", set_agent_key, 0, "FILE",
+	  "agent-cert's private key, PEM" },
+	{ "agent-ca", set_agent_ca, 0, "FILE",
+	  "the CA agents pin, PEM (required with agent-cert)" },
+	{ "agent-enrol-ttl", set_agent_enrol_ttl, 0, "SECONDS",
+	  "life of an enrolment credential (default 1h)" },
 	{ "verbose", set_verbose, CFG_K_FLAG, "[LEVEL]",
 	  "more logging (-v, repeatable)" },
 };
@@ -696,6 +748,8 @@ void config_init(struct config *cfg)
 	cfg->mode = XB_MODE_FULL;
 	cfg->lease_s = XBOOTD_DEFAULT_LEASE_S;
 	cfg->http_port = XBOOTD_DEFAULT_HTTP_PORT;
+	cfg->agent_port = XBOOTD_DEFAULT_AGENT_PORT;
+	cfg->agent_enrol_ttl = XBOOTD_DEFAULT_ENROL_TTL_S;
 	cfg->xdp = CFG_XDP_AUTO;
 	strcpy(cfg->tftp_root, XBOOTD_DEFAULT_TFTP_ROOT);
 	strcpy(cfg->http_root, XBOOTD_DEFAULT_HTTP_ROOT);
@@ -1079,6 +1133,19 @@ static int has_boot_file(const struct config *cfg)
 	return 0;
 }
 
+/* A certificate of the operator's own comes whole: its key, and the CA
+ * the boot environment pins (which we serve at /xboot/ca.pem). */
+static int agent_check(const struct config *cfg, struct cfg_error *err)
+{
+	if (!cfg->agent_cert[0] != !cfg->agent_key[0])
+		return cfg_fail(err, "agent-cert and agent-key go together: give both or neither");
+	if (cfg->agent_cert[0] && !cfg->agent_ca[0])
+		return cfg_fail(err, "agent-cert needs agent-ca (the CA agents pin)");
+	if (!cfg->agent_cert[0] && cfg->agent_ca[0])
+		return cfg_fail(err, "agent-ca needs agent-cert and agent-key (without them xbootd makes its own CA)");
+	return 0;
+}
+
 int config_validate(struct config *cfg, struct cfg_error *err)
 {
 	int ret, i;
@@ -1096,7 +1163,9 @@ int config_validate(struct config *cfg, struct cfg_error *err)
 		return cfg_fail(err, "mode=proxy needs at least one boot-file");
 	if (cfg->mode == XB_MODE_FULL && !cfg->nranges)
 		return cfg_fail(err, "mode=full needs a dhcp-range (or use mode=proxy)");
-	ret = ranges_check_overlap(cfg, err);
+	ret = agent_check(cfg, err);
+	if (!ret)
+		ret = ranges_check_overlap(cfg, err);
 	if (!ret)
 		ret = hosts_check_dups(cfg, err);
 	if (!ret)

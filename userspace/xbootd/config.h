@@ -78,12 +78,18 @@ struct config {
 	 * (ra.c); read at start */
 	bool ipv6_ra;
 	struct in_addr server_addr; /* `server-address=`: 0 = interface's */
-	/* the agent service (agent_srv.h); read at start */
+	/* the agent service (agent_srv.h); read at start, and a reload
+	 * that changes one of the first four is refused */
 	uint16_t agent_port;             /* `agent-port=`, 0: off */
-	char agent_cert[CFG_PATH_MAX];   /* `agent-cert=`: "" = our own CA */
-	char agent_key[CFG_PATH_MAX];    /* `agent-key=` */
-	char agent_ca[CFG_PATH_MAX];     /* `agent-ca=`: the CA agents pin */
-	uint32_t agent_enrol_ttl;        /* `agent-enrol-ttl=` seconds */
+	/* `agent-cert=` and `agent-key=`: both or neither; "" = our own
+	 * CA and certificate under state_dir/tls (tls.h) */
+	char agent_cert[CFG_PATH_MAX];
+	char agent_key[CFG_PATH_MAX];
+	char agent_ca[CFG_PATH_MAX];     /* `agent-ca=`: the CA agents pin,
+					  * required with agent-cert */
+	/* `agent-enrol-ttl=` seconds (or 45m, 12h, 7d; finite): a minted
+	 * credential's life; a reload changes it */
+	uint32_t agent_enrol_ttl;
 	int verbose;
 };
 

@@ -27,6 +27,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 
+#include "agent_srv.h"
 #include "control.h"
 #include "http.h"
 #include "ra.h"
@@ -89,6 +90,7 @@ struct loop {
 	struct tftp *tftp;
 	struct http *http;
 	struct ra *ra;        /* NULL: ipv6-ra=off */
+	struct agent_srv *agents; /* NULL: agent-port=0 */
 	struct loop_iface ifs[CFG_MAX_INTERFACES];
 	int nifs;
 
@@ -562,6 +564,7 @@ static void handle_timer(struct loop *l)
 	control_tick(l->ctl);
 	tftp_tick(l->tftp, now);
 	http_tick(l->http, now);
+	agent_srv_tick(l->agents, now);
 	timer_arm(l);
 }
 
@@ -674,6 +677,8 @@ static void handle_cqe(struct loop *l, struct io_uring_cqe *cqe)
 		return http_handle(l->http, op, obj, cqe->res);
 	if (op == LOOP_OP_RA_POLL)
 		return ra_handle(l->ra, obj, cqe->res);
+	if (op >= LOOP_OP_AGENT_FIRST && op <= LOOP_OP_AGENT_LAST)
+		return agent_srv_handle(l->agents, op, obj, cqe->res);
 	if (cqe->res < 0)
 		return handle_error(l, op, obj, cqe->res);
 	switch (op) {
@@ -811,6 +816,9 @@ int loop_create(struct loop **out, struct xbootd *d)
 	ret = ra_open(&l->ra, l, d);
 	if (ret)
 		goto err_http;
+	ret = agent_srv_open(&l->agents, l, d);
+	if (ret)
+		goto err_ra;
 	for (i = 0; i < l->nrx; i++)
 		rx_arm(l, &l->rx[i]);
 	timer_arm(l);
@@ -819,6 +827,13 @@ int loop_create(struct loop **out, struct xbootd *d)
 	*out = l;
 	return 0;
 
+err_ra:
+	io_uring_queue_exit(&l->ring);
+	ra_close(l->ra);
+	http_close(l->http);
+	tftp_close(l->tftp);
+	control_close(l->ctl);
+	goto err;
 err_http:
 	io_uring_queue_exit(&l->ring);
 	http_close(l->http);
@@ -855,6 +870,7 @@ void loop_destroy(struct loop *l)
 		return;
 	/* Exiting the ring cancels what is in flight before the buffers go. */
 	io_uring_queue_exit(&l->ring);
+	agent_srv_close(l->agents);
 	ra_close(l->ra);
 	http_close(l->http);
 	tftp_close(l->tftp);

@@ -15,6 +15,7 @@
 
 #include "log.h"
 #include "loop.h"
+#include "machines.h"
 #include "xbootd.h"
 
 static time_t mono_now(void)
@@ -219,6 +220,15 @@ static const char *reload_fixed_key(const struct config *a,
 		return "state-dir";
 	if (a->ipv6_ra != b->ipv6_ra)
 		return "ipv6-ra";
+	/* the agent port and its TLS identity are set up once at start */
+	if (a->agent_port != b->agent_port)
+		return "agent-port";
+	if (strcmp(a->agent_cert, b->agent_cert))
+		return "agent-cert";
+	if (strcmp(a->agent_key, b->agent_key))
+		return "agent-key";
+	if (strcmp(a->agent_ca, b->agent_ca))
+		return "agent-ca";
 	return NULL;
 }
 
@@ -336,9 +346,14 @@ int main(int argc, char **argv)
 	ret = store_open(&d.store, d.cfg->state_dir);
 	if (ret)
 		goto err_config;
+	ret = machines_open(&d.machines, d.store);
+	if (ret) {
+		pr_err("cannot open the machine tables: %s", strerror(-ret));
+		goto err_store;
+	}
 	ret = services_start(&d);
 	if (ret)
-		goto err_store;
+		goto err_machines;
 	/* Sockets before XDP: if port 67 is taken, nothing gets attached. */
 	ret = loop_create(&loop, &d);
 	if (ret)
@@ -354,6 +369,8 @@ err_loop:
 	loop_destroy(loop);
 err_services:
 	services_stop(&d);
+err_machines:
+	machines_close(d.machines);
 err_store:
 	store_close(d.store);
 err_config:
