@@ -24,7 +24,6 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-#include <json-c/json.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
@@ -209,18 +208,13 @@ static void sess_maybe_free(struct agent_sess *c)
 static void machine_gone(struct agent_sess *c)
 {
 	struct machines *m = c->srv->d->machines;
-	struct json_object *o, *ph;
-	const char *phase = "";
+	int phase;
 
 	machines_set_connected(m, c->mac, false, NULL);
-	o = machines_machine_json(m, c->mac);
-	if (o && json_object_object_get_ex(o, "phase", &ph))
-		phase = json_object_get_string(ph);
-	if (strcmp(phase, machine_phase_name(MPHASE_DONE)) &&
-	    strcmp(phase, machine_phase_name(MPHASE_FAILED)))
+	phase = machines_phase_get(m, c->mac);
+	if (phase != MPHASE_DONE && phase != MPHASE_FAILED)
 		machines_phase(m, c->mac, MPHASE_GONE, "agent disconnected",
 			       NULL);
-	json_object_put(o);
 }
 
 /* Without a FIN a blocked send never completes: take it back. */

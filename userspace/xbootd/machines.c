@@ -417,8 +417,29 @@ int machines_open(struct machines **out, struct store *st)
 			return -EIO;
 		}
 	}
+	/* No agent is connected to a daemon that is just starting: a kill -9
+	 * left the last sessions marked up. */
+	if (sqlite3_exec(m->db, "UPDATE machines SET connected = 0"
+			 " WHERE connected != 0", NULL, NULL, NULL) != SQLITE_OK)
+		pr_warn("machines: cannot clear stale sessions: %s",
+			sqlite3_errmsg(m->db));
 	*out = m;
 	return 0;
+}
+
+int machines_phase_get(struct machines *m, const uint8_t mac[6])
+{
+	sqlite3_stmt *s = m_stmt(m, M_PHASE_GET);
+	int ret;
+
+	bind_mac(s, 1, mac);
+	ret = m_row(m, M_PHASE_GET);
+	if (ret > 0)
+		ret = sqlite3_column_int(s, 0);
+	else if (ret == 0)
+		ret = -ENOENT;
+	m_done(m, M_PHASE_GET);
+	return ret;
 }
 
 void machines_close(struct machines *m)

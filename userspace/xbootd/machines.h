@@ -155,6 +155,8 @@ struct store *machines_store(struct machines *m);
  */
 int machines_phase(struct machines *m, const uint8_t mac[6], int phase,
 		   const char *detail, const struct in_addr *ip);
+/* The machine's phase (enum machine_phase), -ENOENT when unknown. */
+int machines_phase_get(struct machines *m, const uint8_t mac[6]);
 /* Marks whether an agent session is up (shown as "connected"); peer,
  * when not NULL, is remembered. The phase is left to machines_phase(). */
 int machines_set_connected(struct machines *m, const uint8_t mac[6],
