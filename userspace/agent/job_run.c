@@ -322,7 +322,7 @@ int job_run_poll(struct job_run *j, uint64_t now_ms)
 		return j->pidfd >= 0 ? -1 : 100;
 	if (now_ms < j->deadline_ms)
 		return ms_until(j->deadline_ms, now_ms);
-	pr_info("job_run: pid %d timed out, SIGTERM\n", j->pid);
+	pr_info("job_run: pid %d timed out, SIGTERM", j->pid);
 	j->timed_out = true;
 	job_kill(j, SIGTERM);
 	j->kill_ms = now_ms + j->grace_ms;
