@@ -625,25 +625,6 @@ static void connect_start(struct agent *a)
 
 /* --- frames in ---------------------------------------------------------- */
 
-static const char *refused_name(uint16_t reason)
-{
-	static const char *const names[] = {
-		[XBA_REFUSED_UNSPEC] = "unspecified",
-		[XBA_REFUSED_NO_TLS] = "no tls",
-		[XBA_REFUSED_VERSION] = "version",
-		[XBA_REFUSED_MALFORMED] = "malformed",
-		[XBA_REFUSED_BAD_CREDENTIAL] = "bad credential",
-		[XBA_REFUSED_CREDENTIAL_REUSED] = "credential reused",
-		[XBA_REFUSED_BAD_TOKEN] = "bad token",
-		[XBA_REFUSED_TOKEN_MISMATCH] = "token mismatch",
-		[XBA_REFUSED_RATE_LIMITED] = "rate limited",
-		[XBA_REFUSED_BUSY] = "busy",
-		[XBA_REFUSED_DUPLICATE] = "duplicate",
-	};
-
-	return reason < __XBA_REFUSED_LAST ? names[reason] : NULL;
-}
-
 static void on_refused(struct agent *a, struct agent_frame *f)
 {
 	struct agent_refused r;
@@ -654,7 +635,7 @@ static void on_refused(struct agent *a, struct agent_frame *f)
 		conn_lost(a, "malformed REFUSED");
 		return;
 	}
-	name = refused_name(r.reason);
+	name = agent_refused_name(r.reason);
 	if (!name) {
 		snprintf(num, sizeof(num), "%u", r.reason);
 		name = num;

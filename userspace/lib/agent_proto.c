@@ -301,6 +301,25 @@ const char *agent_msg_name(unsigned int type)
 	return msg_desc[type].name;
 }
 
+const char *agent_refused_name(unsigned int reason)
+{
+	static const char *const names[__XBA_REFUSED_LAST] = {
+		[XBA_REFUSED_UNSPEC] = "unspecified",
+		[XBA_REFUSED_NO_TLS] = "no tls",
+		[XBA_REFUSED_VERSION] = "version",
+		[XBA_REFUSED_MALFORMED] = "malformed",
+		[XBA_REFUSED_BAD_CREDENTIAL] = "bad credential",
+		[XBA_REFUSED_CREDENTIAL_REUSED] = "credential reused",
+		[XBA_REFUSED_BAD_TOKEN] = "bad token",
+		[XBA_REFUSED_TOKEN_MISMATCH] = "token mismatch",
+		[XBA_REFUSED_RATE_LIMITED] = "rate limited",
+		[XBA_REFUSED_BUSY] = "busy",
+		[XBA_REFUSED_DUPLICATE] = "duplicate",
+	};
+
+	return reason < __XBA_REFUSED_LAST ? names[reason] : NULL;
+}
+
 /* --- attribute validation ----------------------------------------------- */
 
 static size_t attr_len(const uint8_t *a)

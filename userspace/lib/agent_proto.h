@@ -64,6 +64,9 @@ struct agent_frame {
  */
 ssize_t agent_frame_parse(const void *buf, size_t len, struct agent_frame *f);
 const char *agent_msg_name(unsigned int type);
+/* The lower-case words both sides log for a refusal ("credential
+ * reused"), or NULL for a number this version does not know. */
+const char *agent_refused_name(unsigned int reason);
 
 struct agent_hello {
 	uint8_t version_min;

@@ -119,21 +119,6 @@ struct agent_srv {
 	uint64_t stats[AGENT_STAT_MAX];
 } LOOP_ALIGNED;
 
-/* The same names xboot-agent prints, so one grep finds both sides. */
-static const char *const refused_names[__XBA_REFUSED_LAST] = {
-	[XBA_REFUSED_UNSPEC] = "unspecified",
-	[XBA_REFUSED_NO_TLS] = "no TLS",
-	[XBA_REFUSED_VERSION] = "version",
-	[XBA_REFUSED_MALFORMED] = "malformed",
-	[XBA_REFUSED_BAD_CREDENTIAL] = "bad credential",
-	[XBA_REFUSED_CREDENTIAL_REUSED] = "credential reused",
-	[XBA_REFUSED_BAD_TOKEN] = "bad token",
-	[XBA_REFUSED_TOKEN_MISMATCH] = "token mismatch",
-	[XBA_REFUSED_RATE_LIMITED] = "rate limited",
-	[XBA_REFUSED_BUSY] = "busy",
-	[XBA_REFUSED_DUPLICATE] = "duplicate",
-};
-
 static time_t mono_now(void)
 {
 	struct timespec ts;
@@ -398,17 +383,17 @@ static void sess_refuse(struct agent_sess *c, uint16_t reason,
 	struct agent_refused r = { .reason = reason,
 				   .retry_after_ms = retry_ms };
 	struct agent_msg m;
+	const char *name;
 	ssize_t n;
 
 	if (c->state >= S_CLOSING)
 		return;
 	s->stats[AGENT_STAT_REFUSED]++;
+	name = agent_refused_name(reason);
 	pr_warn("agent %s (%s): refused: %s%s%s", c->name,
-		c->macs[0] ? c->macs : "no MAC yet",
-		reason < __XBA_REFUSED_LAST ? refused_names[reason] : "?",
+		c->macs[0] ? c->macs : "no MAC yet", name ? name : "?",
 		text ? ": " : "", text ? text : "");
-	snprintf(r.text, sizeof(r.text), "%s", text ? text :
-		 reason < __XBA_REFUSED_LAST ? refused_names[reason] : "");
+	snprintf(r.text, sizeof(r.text), "%s", text ? text : name ? name : "");
 	c->pend_len = 0; /* nothing promised before goes out */
 	msg_start(c, &m, XBA_MSG_REFUSED, 0, 0);
 	agent_build_refused(&m, &r);
