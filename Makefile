@@ -39,7 +39,7 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 CFLAGS += $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDLIBS := $(PKG_LIBS) -lelf -lz
-AGENT_LDLIBS := $(shell pkg-config --static --libs openssl libzstd libxxhash 2>/dev/null)
+AGENT_LDLIBS := $(shell pkg-config --static --libs openssl libzstd libxxhash liburing 2>/dev/null)
 
 BPF_CFLAGS := -O2 -g -Wall -Werror -target bpf -D__TARGET_ARCH_x86 \
 	-Iinclude -I/usr/include/$(shell $(CC) -dumpmachine)
