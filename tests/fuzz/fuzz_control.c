@@ -2,10 +2,12 @@
 /*
  * libFuzzer target for the control API: any bytes a client may send go
  * through control_parse_request(), and a request it accepts is answered
- * by control_response() for an idle daemon. The event loop, the lease table
- * and the XDP controller are stubbed: only the parser and the JSON are
+ * by control_response() for an idle daemon. The event loop, the lease table,
+ * the XDP controller, the machines store and the agent service are stubbed:
+ * only the parser, the routes (a POST /jobs body included) and the JSON are
  * under test.
  */
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -53,11 +55,133 @@ const char *xdp_ctl_block_source(const struct xdp_ctl *x)
 	return "map";
 }
 
+/* The machines store: one machine, one job (id 1), no output. */
+static const uint8_t stub_mac[6] = { 0x52, 0x54, 0, 0x12, 0x34, 0x56 };
+
+struct json_object *machines_list_json(struct machines *m)
+{
+	return json_object_new_object();
+}
+
+struct json_object *machines_machine_json(struct machines *m,
+					  const uint8_t mac[6])
+{
+	return memcmp(mac, stub_mac, 6) ? NULL : json_object_new_object();
+}
+
+int machines_enrol_mint(struct machines *m, const uint8_t mac[6],
+			uint32_t ttl_s, char out[MACHINES_CRED_TEXT_MAX],
+			int64_t *expires)
+{
+	strcpy(out, "credential");
+	*expires = 1;
+	return 0;
+}
+
+int machines_token_revoke(struct machines *m, const uint8_t mac[6])
+{
+	return memcmp(mac, stub_mac, 6) ? -ENOENT : 0;
+}
+
+int machines_job_get(struct machines *m, uint64_t id, struct job_rec *out)
+{
+	if (id != 1)
+		return -ENOENT;
+	memset(out, 0, sizeof(*out));
+	out->id = 1;
+	memcpy(out->mac, stub_mac, 6);
+	return 0;
+}
+
+void job_rec_free(struct job_rec *j)
+{
+}
+
+struct json_object *machines_job_json(const struct job_rec *j)
+{
+	return json_object_new_object();
+}
+
+struct json_object *machines_jobs_json(struct machines *m,
+				       const uint8_t *mac)
+{
+	return json_object_new_object();
+}
+
+int machines_job_add(struct machines *m, const uint8_t mac[6], int type,
+		     int step, uint32_t timeout_s, const char *const args[],
+		     unsigned int nargs, uint64_t *id)
+{
+	unsigned int i;
+
+	/* what the store would copy */
+	for (i = 0; i < nargs; i++)
+		if (strlen(args[i]) >= XBA_ATTR_VALUE_MAX)
+			abort();
+	*id = 1;
+	return 0;
+}
+
+int machines_job_output_read(struct machines *m, uint64_t id,
+			     uint64_t offset, size_t max, uint8_t **buf,
+			     size_t *len)
+{
+	*buf = NULL;
+	*len = 0;
+	return 0;
+}
+
+int machines_job_cancel(struct machines *m, uint64_t id)
+{
+	return id == 1 ? 0 : -ENOENT;
+}
+
+int machines_job_retry(struct machines *m, uint64_t id)
+{
+	return id == 1 ? -EALREADY : -ENOENT;
+}
+
+uint64_t machines_event_seq(struct machines *m)
+{
+	return 0;
+}
+
+struct json_object *machines_events_json(struct machines *m, uint64_t after,
+					 unsigned int max)
+{
+	return json_object_new_object();
+}
+
+int job_type_from_name(const char *name)
+{
+	return strcmp(name, "run") ? -EINVAL : XBA_JOB_RUN;
+}
+
+int job_step_from_name(const char *name)
+{
+	return strcmp(name, "pre") ? -EINVAL : JOB_STEP_PRE;
+}
+
+int job_type_default_step(int type)
+{
+	return JOB_STEP_PRE;
+}
+
+void agent_srv_kick(struct agent_srv *s, const uint8_t mac[6])
+{
+}
+
+int agent_srv_disconnect(struct agent_srv *s, const uint8_t mac[6])
+{
+	return -ENOENT;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct config cfg;
-	struct xbootd d = { .cfg = &cfg, .nifaces = 1 };
-	char path[256];
+	struct xbootd d = { .cfg = &cfg, .nifaces = 1,
+			    .machines = (struct machines *)&cfg };
+	struct control_request r;
 	size_t len;
 	char *req, *resp;
 	int status;
@@ -69,10 +193,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!req)
 		return 0;
 	memcpy(req, data, size);
-	status = control_parse_request(req, size, path, sizeof(path));
+	status = control_parse_request(req, size, &r);
 	if (status) {
-		resp = control_response(&d, status, status == 200 ? path : "",
-					&len);
+		resp = control_response(&d, status, &r, &len);
 		free(resp);
 	}
 	free(req);

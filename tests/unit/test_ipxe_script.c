@@ -22,6 +22,9 @@ static const struct ipxe_vars vars = {
 	.server = "http://10.77.0.1:8080",
 	.server_ip = "10.77.0.1",
 	.http_port = "8080",
+	.enrol = "cred_ABC-123",
+	.agent_port = "4012",
+	.ca_url = "http://10.77.0.1:8080/xboot/ca.pem",
 };
 
 static void expect(const char *tmpl, const struct ipxe_vars *v,
@@ -42,6 +45,8 @@ static void test_all_vars(void **state)
 	expect("${mac} ${ip} ${hostname} ${profile} ${server} ${server_ip} ${http_port}",
 	       &vars,
 	       "52:54:00:12:34:56 10.77.1.10 node7 rescue http://10.77.0.1:8080 10.77.0.1 8080");
+	expect("${enrol} ${agent_port} ${ca_url}", &vars,
+	       "cred_ABC-123 4012 http://10.77.0.1:8080/xboot/ca.pem");
 }
 
 static void test_ipxe_own_vars_kept(void **state)
@@ -59,6 +64,7 @@ static void test_missing_values(void **state)
 
 	(void)state;
 	expect("[${hostname}][${mac}][${ip}]", &v, "[][m][]");
+	expect("[${enrol}][${agent_port}][${ca_url}]", &v, "[][][]");
 	expect("", &v, "");
 }
 
@@ -73,8 +79,37 @@ static void test_default_template(void **state)
 	assert_non_null(strstr(out, "kernel http://10.77.0.1:8080/boot/rescue/vmlinuz"));
 	assert_non_null(strstr(out, "initrd http://10.77.0.1:8080/boot/rescue/initrd.img"));
 	assert_non_null(strstr(out, "52:54:00:12:34:56"));
+	assert_non_null(strstr(out, " xboot.enrol=cred_ABC-123 "));
+	assert_non_null(strstr(out, " xboot.agent_port=4012 "));
+	assert_non_null(strstr(out, " xboot.ca=http://10.77.0.1:8080/xboot/ca.pem\n"));
 	assert_null(strstr(out, "${"));
 	free(out);
+	assert_true(ipxe_uses(ipxe_default_template, "enrol"));
+}
+
+/* Without an agent service the keys are there, empty. */
+static void test_default_template_no_agent(void **state)
+{
+	struct ipxe_vars v = vars;
+	size_t len;
+	char *out;
+
+	(void)state;
+	v.enrol = v.agent_port = v.ca_url = "";
+	out = ipxe_render(ipxe_default_template, &v, &len);
+	assert_non_null(out);
+	assert_non_null(strstr(out, " xboot.enrol= xboot.agent_port= xboot.ca=\n"));
+	free(out);
+}
+
+static void test_uses(void **state)
+{
+	(void)state;
+	assert_true(ipxe_uses("kernel x enrol=${enrol}", "enrol"));
+	assert_true(ipxe_uses("${mac}${enrol}", "enrol"));
+	assert_false(ipxe_uses("kernel x enrol=$enrol", "enrol"));
+	assert_false(ipxe_uses("${enrolment} ${ enrol} ${enrol", "enrol"));
+	assert_false(ipxe_uses("", "enrol"));
 }
 
 static void test_size_limit(void **state)
@@ -100,6 +135,8 @@ int main(void)
 		cmocka_unit_test(test_ipxe_own_vars_kept),
 		cmocka_unit_test(test_missing_values),
 		cmocka_unit_test(test_default_template),
+		cmocka_unit_test(test_default_template_no_agent),
+		cmocka_unit_test(test_uses),
 		cmocka_unit_test(test_size_limit),
 	};
 

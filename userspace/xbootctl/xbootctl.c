@@ -1,21 +1,29 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * xbootctl: the admin CLI. One HTTP GET over xbootd's control socket per
- * command; the JSON answer is printed as it is (--json) or as a table.
- * The `cache` commands talk to xboot.ko itself over generic netlink
- * (kcache.h), so they work with or without xbootd.
+ * xbootctl: the admin CLI. One HTTP request over xbootd's control socket
+ * per command (control.h is the API); the JSON answer is printed as it is
+ * (--json) or as a table. The `cache` commands talk to xboot.ko itself over
+ * generic netlink (kcache.h), so they work with or without xbootd.
  *
  *   xbootctl [--control-socket=PATH] [--json] status|leases|stats
+ *   xbootctl [--json] machines | machine MAC [disconnect|forget-token]
+ *   xbootctl [--json] enrol MAC
+ *   xbootctl [--json] jobs [MAC] | job show|output|cancel|retry ID
+ *   xbootctl [--json] job add MAC TYPE [ARGS...] [--timeout=S]
+ *            [--step=pre|image|post|final] [--script-file=FILE|-]
+ *   xbootctl [--json] watch [--count=N] [--for=SECONDS] [--after=SEQ]
  *   xbootctl [--json] cache list|stats
  *   xbootctl cache add [--replace] PATH
  *   xbootctl cache del ID|PATH
  *
  * Exits 0 on success, 1 on any error (xbootd not running, xboot.ko not
- * loaded, bad answer).
+ * loaded, an error answer: its message is printed).
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,10 +36,13 @@
 
 #include "config.h"
 #include "kcache.h"
+#include "xboot/agent.h"
 
 #define RESPONSE_MAX (256 << 20)
 #define IO_TIMEOUT_S 10
-#define MAX_ARGS 3
+#define MAX_ARGS (XBA_JOB_ARGS_MAX + 3) /* job add MAC TYPE ARGS... */
+#define SCRIPT_MAX (XBA_ATTR_VALUE_MAX - 1)
+#define WATCH_POLL_MS 500
 
 struct opts {
 	const char *socket;
@@ -40,6 +51,14 @@ struct opts {
 	int nargs;
 	int json;
 	int replace;
+	/* job add */
+	const char *timeout;
+	const char *step;
+	const char *script_file;
+	/* watch */
+	const char *count;
+	const char *for_s;
+	const char *after;
 };
 
 static void usage(FILE *out)
@@ -48,9 +67,23 @@ static void usage(FILE *out)
 		"Usage: xbootctl [--control-socket=PATH] [--json] COMMAND\n"
 		"Talk to a running xbootd.\n\n"
 		"Commands:\n"
-		"  status           interfaces, XDP mode, TFTP block source, lease counts\n"
+		"  status           interfaces, XDP mode, TFTP block source, lease counts, agents\n"
 		"  leases           every lease: MAC, address, state, expiry, host name\n"
-		"  stats            DHCP, XDP and HTTP counters\n"
+		"  stats            DHCP, XDP, TFTP, HTTP and agent counters\n"
+		"  machines         every machine: phase, agent, inventory, current job\n"
+		"  machine MAC      one machine: inventory (NICs, disks) and its jobs\n"
+		"  machine MAC disconnect    end its agent session (the agent reconnects)\n"
+		"  machine MAC forget-token  forget its token: it must enrol again\n"
+		"  enrol MAC        mint a single-use enrolment credential; prints it\n"
+		"  jobs [MAC]       every job, or one machine's\n"
+		"  job add MAC TYPE [ARGS...]  queue a job (run, reboot, poweroff, kexec);\n"
+		"                   for run, ARGS[0] is the shell script; prints the job id\n"
+		"  job show ID      the job and its output\n"
+		"  job output ID    the job's output, raw\n"
+		"  job cancel ID    cancel a queued or running job\n"
+		"  job retry ID     queue a failed, timed-out or cancelled job again\n"
+		"  watch            follow phases and job progress, one line per event:\n"
+		"                   TIME MAC PHASE [job ID] DETAIL\n"
 		"  cache list       files in xboot.ko's page-cache block cache\n"
 		"  cache add PATH   register a file (relative: to the current directory)\n"
 		"  cache del ID|PATH  unregister a file\n"
@@ -58,8 +91,16 @@ static void usage(FILE *out)
 		"The cache commands talk to xboot.ko directly and need CAP_NET_ADMIN.\n\n"
 		"Options:\n"
 		"  --control-socket=PATH  xbootd's socket (default %s)\n"
-		"  --json                 print the answer as JSON\n"
+		"  --json                 print the answer as JSON (watch: one event per line)\n"
+		"  --timeout=S            job add: the job's timeout in seconds (0: none)\n"
+		"  --step=STEP            job add: pre, image, post or final (default: by type)\n"
+		"  --script-file=FILE     job add run: the script from FILE ('-': stdin)\n"
+		"  --count=N              watch: stop after N events\n"
+		"  --for=SECONDS          watch: stop after this long\n"
+		"  --after=SEQ            watch: start after event SEQ (0: every event kept)\n"
+		"                         instead of now\n"
 		"  --replace              cache add: replace an entry of the same path\n"
+		"  --                     what follows are arguments, even if they start with -\n"
 		"  -h, --help             this text\n",
 		XBOOTD_DEFAULT_CONTROL_SOCKET);
 }
@@ -86,28 +127,126 @@ static int cache_args_check(const struct opts *o)
 	return 0;
 }
 
+/* job add MAC TYPE [ARGS...] | job show|output|cancel|retry ID */
+static int job_args_check(const struct opts *o)
+{
+	const char *sub = o->nargs ? o->args[0] : "";
+
+	if (!strcmp(sub, "add")) {
+		if (o->nargs >= 3)
+			return 0;
+		fprintf(stderr, "xbootctl: job add MAC TYPE [ARGS...]\n");
+		return -1;
+	}
+	if (strcmp(sub, "show") && strcmp(sub, "output") &&
+	    strcmp(sub, "cancel") && strcmp(sub, "retry")) {
+		fprintf(stderr, "xbootctl: job: add, show, output, cancel or retry\n");
+		return -1;
+	}
+	if (o->nargs != 2) {
+		fprintf(stderr, "xbootctl: job %s ID\n", sub);
+		return -1;
+	}
+	return 0;
+}
+
+/* How many arguments each command takes, at least and at most. */
+static const struct {
+	const char *name;
+	int min, max;
+} commands[] = {
+	{ "status", 0, 0 },	{ "leases", 0, 0 },   { "stats", 0, 0 },
+	{ "machines", 0, 0 },	{ "machine", 1, 2 },  { "enrol", 1, 1 },
+	{ "jobs", 0, 1 },	{ "watch", 0, 0 },
+};
+
+static int command_args_check(const struct opts *o)
+{
+	size_t i;
+
+	if (!strcmp(o->command, "cache"))
+		return cache_args_check(o);
+	if (!strcmp(o->command, "job"))
+		return job_args_check(o);
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(o->command, commands[i].name))
+			continue;
+		if (o->nargs < commands[i].min) {
+			fprintf(stderr, "xbootctl: %s: which machine? (see --help)\n",
+				o->command);
+			return -1;
+		}
+		if (o->nargs > commands[i].max) {
+			fprintf(stderr, "xbootctl: unexpected '%s' (see --help)\n",
+				o->args[commands[i].max]);
+			return -1;
+		}
+		if (o->nargs == 2 && strcmp(o->args[1], "disconnect") &&
+		    strcmp(o->args[1], "forget-token")) {
+			fprintf(stderr, "xbootctl: machine MAC: disconnect or forget-token\n");
+			return -1;
+		}
+		return 0;
+	}
+	fprintf(stderr, "xbootctl: unknown command '%s' (see --help)\n",
+		o->command);
+	return -1;
+}
+
+/* "--name=value" or "--name value": 1 with *val set, 0 if a isn't it. */
+static int opt_value(int argc, char **argv, int *i, const char *name,
+		     const char **val)
+{
+	size_t n = strlen(name);
+	const char *a = argv[*i];
+
+	if (strncmp(a, name, n))
+		return 0;
+	if (a[n] == '=') {
+		*val = a + n + 1;
+		return 1;
+	}
+	if (a[n] || *i + 1 >= argc)
+		return 0;
+	*val = argv[++*i];
+	return 1;
+}
+
 static int parse_args(int argc, char **argv, struct opts *o)
 {
-	int i;
+	int i, dashdash = 0;
 
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+		if (dashdash || a[0] != '-' || !a[1]) {
+			if (!o->command) {
+				o->command = a;
+			} else if (o->nargs < MAX_ARGS) {
+				o->args[o->nargs++] = a;
+			} else {
+				fprintf(stderr, "xbootctl: too many arguments\n");
+				return -1;
+			}
+		} else if (!strcmp(a, "--")) {
+			dashdash = 1;
+		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			usage(stdout);
 			exit(0);
 		} else if (!strcmp(a, "--json")) {
 			o->json = 1;
 		} else if (!strcmp(a, "--replace")) {
 			o->replace = 1;
-		} else if (!strncmp(a, "--control-socket=", 17)) {
-			o->socket = a + 17;
-		} else if (!strcmp(a, "--control-socket") && i + 1 < argc) {
-			o->socket = argv[++i];
-		} else if (a[0] != '-' && !o->command) {
-			o->command = a;
-		} else if (a[0] != '-' && o->nargs < MAX_ARGS) {
-			o->args[o->nargs++] = a;
+		} else if (opt_value(argc, argv, &i, "--control-socket",
+				     &o->socket) ||
+			   opt_value(argc, argv, &i, "--timeout", &o->timeout) ||
+			   opt_value(argc, argv, &i, "--step", &o->step) ||
+			   opt_value(argc, argv, &i, "--script-file",
+				     &o->script_file) ||
+			   opt_value(argc, argv, &i, "--count", &o->count) ||
+			   opt_value(argc, argv, &i, "--for", &o->for_s) ||
+			   opt_value(argc, argv, &i, "--after", &o->after)) {
+			continue;
 		} else {
 			fprintf(stderr, "xbootctl: unexpected '%s' (see --help)\n",
 				a);
@@ -118,20 +257,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		usage(stderr);
 		return -1;
 	}
-	if (!strcmp(o->command, "cache"))
-		return cache_args_check(o);
-	if (strcmp(o->command, "status") && strcmp(o->command, "leases") &&
-	    strcmp(o->command, "stats")) {
-		fprintf(stderr, "xbootctl: unknown command '%s' (status, leases, stats or cache)\n",
-			o->command);
-		return -1;
-	}
-	if (o->nargs) {
-		fprintf(stderr, "xbootctl: unexpected '%s' (see --help)\n",
-			o->args[0]);
-		return -1;
-	}
-	return 0;
+	return command_args_check(o);
 }
 
 static int control_connect(const char *path)
@@ -214,62 +340,128 @@ static char *recv_all(int fd, size_t *len)
 }
 
 /* GET path; the parsed JSON body and the HTTP status, or NULL. */
-static struct json_object *http_get(const char *sock, const char *path,
-				    int *status)
-{
-	char req[256];
-	struct json_object *body;
-	char *resp, *start;
+
+struct answer {
+	int status;
+	int json;	/* Content-Type: application/json */
+	char *body;	/* NUL-terminated, in buf after the head */
 	size_t len;
-	int fd;
+	char *buf;
+};
+
+/* METHOD path with an optional body (POST: Content-Length even when
+ * empty). 0 with *a filled in, or -1 after saying why. */
+static int http_call(const char *sock, const char *method, const char *path,
+		     const char *body, struct answer *a)
+{
+	size_t blen = body ? strlen(body) : 0, len = 0;
+	char head[512], *end;
+	int fd, n;
 
 	fd = control_connect(sock);
 	if (fd < 0)
-		return NULL;
-	snprintf(req, sizeof(req),
-		 "GET %s HTTP/1.1\r\nHost: xbootd\r\nConnection: close\r\n\r\n",
-		 path);
-	if (send_all(fd, req, strlen(req))) {
+		return -1;
+	if (!strcmp(method, "POST"))
+		n = snprintf(head, sizeof(head),
+			     "POST %s HTTP/1.1\r\nHost: xbootd\r\n"
+			     "Connection: close\r\n"
+			     "Content-Type: application/json\r\n"
+			     "Content-Length: %zu\r\n\r\n", path, blen);
+	else
+		n = snprintf(head, sizeof(head),
+			     "%s %s HTTP/1.1\r\nHost: xbootd\r\n"
+			     "Connection: close\r\n\r\n", method, path);
+	if (n < 0 || (size_t)n >= sizeof(head)) {
+		fprintf(stderr, "xbootctl: %s: request too long\n", path);
+		close(fd);
+		return -1;
+	}
+	if (send_all(fd, head, n) || (blen && send_all(fd, body, blen))) {
 		fprintf(stderr, "xbootctl: %s: send: %s\n", sock, strerror(errno));
 		close(fd);
-		return NULL;
+		return -1;
 	}
-	resp = recv_all(fd, &len);
+	a->buf = recv_all(fd, &len);
 	close(fd);
-	if (!resp) {
+	if (!a->buf) {
 		fprintf(stderr, "xbootctl: %s: receive: %s\n", sock,
 			strerror(errno));
-		return NULL;
+		return -1;
 	}
-	start = strstr(resp, "\r\n\r\n");
-	if (sscanf(resp, "HTTP/1.%*d %d", status) != 1 || !start) {
+	end = strstr(a->buf, "\r\n\r\n");
+	if (sscanf(a->buf, "HTTP/1.%*d %d", &a->status) != 1 || !end) {
 		fprintf(stderr, "xbootctl: %s: not an HTTP answer\n", sock);
-		free(resp);
-		return NULL;
+		free(a->buf);
+		return -1;
 	}
-	body = json_tokener_parse(start + 4);
-	if (!body)
-		fprintf(stderr, "xbootctl: %s: answer is not JSON\n", sock);
-	free(resp);
-	return body;
+	*end = '\0';
+	a->json = !!strcasestr(a->buf, "Content-Type: application/json");
+	a->body = end + 4;
+	a->len = len - (a->body - a->buf);
+	return 0;
+}
+
+/*
+ * METHOD path [body] for a JSON answer: the parsed body when the status is
+ * 2xx; else NULL after printing xbootd's error message. *status (may be
+ * NULL) gets the status, 0 when there was no answer.
+ */
+static struct json_object *api(const struct opts *o, const char *method,
+			       const char *path, const char *body,
+			       int *status)
+{
+	struct json_object *j = NULL, *err;
+	struct answer a;
+
+	if (status)
+		*status = 0;
+	if (http_call(o->socket, method, path, body, &a))
+		return NULL;
+	if (status)
+		*status = a.status;
+	if (a.json)
+		j = json_tokener_parse(a.body);
+	if (!j) {
+		fprintf(stderr, "xbootctl: %s %s: xbootd answered %d, not JSON\n",
+			method, path, a.status);
+	} else if (a.status < 200 || a.status > 299) {
+		fprintf(stderr, "xbootctl: %s\n",
+			json_object_object_get_ex(j, "error", &err) ?
+				json_object_get_string(err) :
+				"xbootd refused the request");
+		json_object_put(j);
+		j = NULL;
+	}
+	free(a.buf);
+	return j;
+}
+
+static void print_json(struct json_object *o)
+{
+	printf("%s\n", json_object_to_json_string_ext(
+			       o, JSON_C_TO_STRING_PRETTY |
+					  JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
 /* --- tables ------------------------------------------------------------ */
 
+/* The value as text; "-" when it is missing, null or "". */
 static const char *get_str(struct json_object *o, const char *key)
 {
 	struct json_object *v;
+	const char *s;
 
-	if (!json_object_object_get_ex(o, key, &v))
+	if (!o || !json_object_object_get_ex(o, key, &v) || !v)
 		return "-";
-	return json_object_get_string(v);
+	s = json_object_get_string(v);
+	return s && *s ? s : "-";
 }
 
 static int64_t get_int(struct json_object *o, const char *key)
 {
 	struct json_object *v;
 
-	if (!json_object_object_get_ex(o, key, &v))
+	if (!o || !json_object_object_get_ex(o, key, &v))
 		return 0;
 	return json_object_get_int64(v);
 }
@@ -295,7 +487,7 @@ static const char *block_source_name(const char *src)
 
 static void print_status(struct json_object *o)
 {
-	struct json_object *ifs, *ls, *it;
+	struct json_object *ifs, *ls, *it, *ag;
 	char up[32];
 	size_t i;
 
@@ -322,6 +514,14 @@ static void print_status(struct json_object *o)
 		       (long long)get_int(ls, "declined"),
 		       (long long)get_int(ls, "free"),
 		       (long long)get_int(ls, "queued"));
+	if (json_object_object_get_ex(o, "agents", &ag)) {
+		if (get_int(ag, "port"))
+			printf("agents: port %lld, %lld connected\n",
+			       (long long)get_int(ag, "port"),
+			       (long long)get_int(ag, "active"));
+		else
+			printf("agents: off\n");
+	}
 }
 
 static void print_leases(struct json_object *o)
@@ -376,6 +576,712 @@ static void print_stats(struct json_object *o)
 	print_counters(o, "xdp");
 	print_counters(o, "tftp");
 	print_counters(o, "http");
+	print_counters(o, "agent");
+}
+
+
+/* --- machines, jobs, events --------------------------------------------- */
+
+static int has_value(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) && v;
+}
+
+/* 8589934592 -> "8.0G" */
+static const char *fmt_bytes(uint64_t n, char *buf, size_t size)
+{
+	static const char units[] = "BKMGTPE";
+	double v = n;
+	int u = 0;
+
+	while (v >= 1024 && u < 6) {
+		v /= 1024;
+		u++;
+	}
+	if (!u)
+		snprintf(buf, size, "%lluB", (unsigned long long)n);
+	else
+		snprintf(buf, size, "%.1f%c", v, units[u]);
+	return buf;
+}
+
+/* Epoch seconds as one token: the time of day for the last day, else the
+ * date; "-" for null or 0. */
+static const char *fmt_when(struct json_object *o, const char *key,
+			    char *buf, size_t size)
+{
+	time_t t = get_int(o, key), now = time(NULL);
+	struct tm tm;
+
+	if (!t)
+		return "-";
+	localtime_r(&t, &tm);
+	strftime(buf, size, now - t < 86400 && t - now < 86400 ? "%H:%M:%S" :
+		 "%Y-%m-%d", &tm);
+	return buf;
+}
+
+/* A full local time, for details. */
+static const char *fmt_stamp(struct json_object *o, const char *key,
+			     char *buf, size_t size)
+{
+	time_t t = get_int(o, key);
+	struct tm tm;
+
+	if (!t)
+		return "-";
+	localtime_r(&t, &tm);
+	strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm);
+	return buf;
+}
+
+/* The time of day, for watch. */
+static const char *fmt_clock(struct json_object *o, const char *key,
+			     char *buf, size_t size)
+{
+	time_t t = get_int(o, key);
+	struct tm tm;
+
+	localtime_r(&t, &tm);
+	strftime(buf, size, "%H:%M:%S", &tm);
+	return buf;
+}
+
+static const char *fmt_exit(struct json_object *j, char *buf, size_t size)
+{
+	int code;
+
+	if (!has_value(j, "exit_code"))
+		return "-";
+	/* the wire form: -N for signal N */
+	code = (int)get_int(j, "exit_code");
+	if (code < 0)
+		snprintf(buf, size, "sig%u", -(unsigned int)code);
+	else
+		snprintf(buf, size, "%d", code);
+	return buf;
+}
+
+static void print_machines(struct json_object *o)
+{
+	struct json_object *arr, *m, *job;
+	char vp[64], mem[16], jb[40];
+	size_t i, n = 0;
+
+	printf("%-17s  %-15s  %-9s  %-9s  %-24s  %4s  %6s  %5s  %s\n", "MAC",
+	       "IP", "PHASE", "CONNECTED", "VENDOR/PRODUCT", "CPUS", "MEM",
+	       "DISKS", "JOB");
+	if (json_object_object_get_ex(o, "machines", &arr))
+		n = json_object_array_length(arr);
+	for (i = 0; i < n; i++) {
+		m = json_object_array_get_idx(arr, i);
+		if (*get_str(m, "vendor") != '-' || *get_str(m, "product") != '-')
+			snprintf(vp, 25, "%s/%s", get_str(m, "vendor"),
+				 get_str(m, "product"));
+		else
+			snprintf(vp, sizeof(vp), "-");
+		if (json_object_object_get_ex(m, "job", &job) && job)
+			snprintf(jb, sizeof(jb), "%lld %s",
+				 (long long)get_int(job, "id"),
+				 get_str(job, "state"));
+		else
+			snprintf(jb, sizeof(jb), "-");
+		printf("%-17s  %-15s  %-9s  %-9s  %-24s  %4lld  %6s  %5lld  %s\n",
+		       get_str(m, "mac"),
+		       /* no lease: where its agent connects from */
+		       *get_str(m, "ip") != '-' ? get_str(m, "ip") :
+						  get_str(m, "peer"),
+		       get_str(m, "phase"),
+		       get_int(m, "connected") ? "yes" : "no", vp,
+		       (long long)get_int(m, "cpus"),
+		       get_int(m, "memory_bytes") ?
+			       fmt_bytes(get_int(m, "memory_bytes"), mem,
+					 sizeof(mem)) : "-",
+		       (long long)get_int(m, "disks"), jb);
+	}
+	printf("%zu machine%s\n", n, n == 1 ? "" : "s");
+}
+
+static void print_jobs_table(struct json_object *arr, const char *indent)
+{
+	char ex[24], cr[32], fi[32];
+	struct json_object *j;
+	size_t i, n = arr ? json_object_array_length(arr) : 0;
+
+	printf("%s%6s  %-17s  %-5s  %-8s  %-9s  %5s  %-10s  %s\n", indent,
+	       "ID", "MAC", "STEP", "TYPE", "STATE", "EXIT", "CREATED",
+	       "FINISHED");
+	for (i = 0; i < n; i++) {
+		j = json_object_array_get_idx(arr, i);
+		printf("%s%6lld  %-17s  %-5s  %-8s  %-9s  %5s  %-10s  %s\n",
+		       indent, (long long)get_int(j, "id"), get_str(j, "mac"),
+		       get_str(j, "step"), get_str(j, "type"),
+		       get_str(j, "state"), fmt_exit(j, ex, sizeof(ex)),
+		       fmt_when(j, "created", cr, sizeof(cr)),
+		       fmt_when(j, "finished", fi, sizeof(fi)));
+	}
+}
+
+static void print_jobs(struct json_object *o)
+{
+	struct json_object *arr = NULL;
+	size_t n;
+
+	json_object_object_get_ex(o, "jobs", &arr);
+	print_jobs_table(arr, "");
+	n = arr ? json_object_array_length(arr) : 0;
+	printf("%zu job%s\n", n, n == 1 ? "" : "s");
+}
+
+static void print_nics(struct json_object *inv)
+{
+	struct json_object *arr, *e;
+	char speed[24];
+	size_t i, n = 0;
+
+	if (json_object_object_get_ex(inv, "nics", &arr))
+		n = json_object_array_length(arr);
+	printf("\nNICs:\n");
+	if (!n) {
+		printf("  (none reported)\n");
+		return;
+	}
+	printf("  %-16s  %-17s  %s\n", "NAME", "MAC", "SPEED");
+	for (i = 0; i < n; i++) {
+		e = json_object_array_get_idx(arr, i);
+		if (get_int(e, "speed_mbps") > 0)
+			snprintf(speed, sizeof(speed), "%lld Mb/s",
+				 (long long)get_int(e, "speed_mbps"));
+		else
+			snprintf(speed, sizeof(speed), "-");
+		printf("  %-16s  %-17s  %s\n", get_str(e, "name"),
+		       get_str(e, "mac"), speed);
+	}
+}
+
+static void print_disks(struct json_object *inv)
+{
+	struct json_object *arr, *e, *rot;
+	char human[16];
+	size_t i, n = 0;
+
+	if (json_object_object_get_ex(inv, "disks", &arr))
+		n = json_object_array_length(arr);
+	printf("\nDisks:\n");
+	if (!n) {
+		printf("  (none reported)\n");
+		return;
+	}
+	printf("  %-12s  %14s  %7s  %-10s  %-24s  %s\n", "NAME", "SIZE_BYTES",
+	       "SIZE", "ROTATIONAL", "MODEL", "SERIAL");
+	for (i = 0; i < n; i++) {
+		e = json_object_array_get_idx(arr, i);
+		rot = NULL;
+		json_object_object_get_ex(e, "rotational", &rot);
+		printf("  %-12s  %14lld  %7s  %-10s  %-24s  %s\n",
+		       get_str(e, "name"), (long long)get_int(e, "size"),
+		       fmt_bytes(get_int(e, "size"), human, sizeof(human)),
+		       !rot ? "-" : json_object_get_boolean(rot) ? "yes" : "no",
+		       get_str(e, "model"), get_str(e, "serial"));
+	}
+}
+
+static void print_machine(struct json_object *o)
+{
+	struct json_object *inv = NULL, *jobs = NULL;
+	char since[32], mem[16];
+
+	printf("machine %s\n", get_str(o, "mac"));
+	printf("  %-13s %s\n", "ip", get_str(o, "ip"));
+	printf("  %-13s %s\n", "hostname", get_str(o, "hostname"));
+	printf("  %-13s %s since %s%s%s\n", "phase", get_str(o, "phase"),
+	       fmt_stamp(o, "phase_since", since, sizeof(since)),
+	       *get_str(o, "phase_detail") != '-' ? ": " : "",
+	       *get_str(o, "phase_detail") != '-' ? get_str(o, "phase_detail") :
+						  "");
+	printf("  %-13s %s%s%s\n", "connected",
+	       get_int(o, "connected") ? "yes" : "no",
+	       get_int(o, "connected") ? ", from " : "",
+	       get_int(o, "connected") ? get_str(o, "peer") : "");
+	json_object_object_get_ex(o, "inventory", &inv);
+	printf("  %-13s %s\n", "vendor", get_str(o, "vendor"));
+	printf("  %-13s %s\n", "product", get_str(o, "product"));
+	printf("  %-13s %s\n", "serial", get_str(o, "serial"));
+	printf("  %-13s %s\n", "system uuid", get_str(inv, "system_uuid"));
+	printf("  %-13s %s\n", "agent", get_str(inv, "agent_version"));
+	printf("  %-13s %s\n", "boot id", get_str(inv, "boot_id"));
+	printf("  %-13s %lld\n", "cpus", (long long)get_int(o, "cpus"));
+	if (get_int(o, "memory_bytes"))
+		printf("  %-13s %s (%lld bytes)\n", "memory",
+		       fmt_bytes(get_int(o, "memory_bytes"), mem, sizeof(mem)),
+		       (long long)get_int(o, "memory_bytes"));
+	else
+		printf("  %-13s -\n", "memory");
+	print_nics(inv);
+	print_disks(inv);
+	printf("\nJobs:\n");
+	json_object_object_get_ex(o, "jobs", &jobs);
+	if (jobs && json_object_is_type(jobs, json_type_array) &&
+	    json_object_array_length(jobs))
+		print_jobs_table(jobs, "  ");
+	else
+		printf("  (none)\n");
+}
+
+/* MAC as the API wants it in a path: checked here for a clear message. */
+static int mac_arg(const char *s, char out[18])
+{
+	unsigned int b[6];
+	char tail;
+
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3],
+		   &b[4], &b[5], &tail) != 6 &&
+	    (strlen(s) != 12 || strspn(s, "0123456789abcdefABCDEF") != 12 ||
+	     sscanf(s, "%2x%2x%2x%2x%2x%2x", &b[0], &b[1], &b[2], &b[3], &b[4],
+		    &b[5]) != 6) &&
+	    sscanf(s, "%2x-%2x-%2x-%2x-%2x-%2x%c", &b[0], &b[1], &b[2], &b[3],
+		   &b[4], &b[5], &tail) != 6) {
+		fprintf(stderr, "xbootctl: '%s' is not a MAC address (aa:bb:cc:dd:ee:ff)\n",
+			s);
+		return -1;
+	}
+	snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2],
+		 b[3], b[4], b[5]);
+	return 0;
+}
+
+static int id_arg(const char *s, unsigned long long *id)
+{
+	char *end;
+
+	errno = 0;
+	*id = isdigit((unsigned char)*s) ? strtoull(s, &end, 10) : 0;
+	if (!*id || errno || *end) {
+		fprintf(stderr, "xbootctl: '%s' is not a job id\n", s);
+		return -1;
+	}
+	return 0;
+}
+
+/* GET path, printed with print (or as JSON). */
+static int cmd_show(const struct opts *o, const char *path,
+		    void (*print)(struct json_object *o))
+{
+	struct json_object *j = api(o, "GET", path, NULL, NULL);
+
+	if (!j)
+		return 1;
+	if (o->json)
+		print_json(j);
+	else
+		print(j);
+	json_object_put(j);
+	return 0;
+}
+
+static int cmd_machine(const struct opts *o)
+{
+	struct json_object *j;
+	char mac[18], path[64];
+
+	if (mac_arg(o->args[0], mac))
+		return 1;
+	if (o->nargs == 1) {
+		snprintf(path, sizeof(path), "/machines/%s", mac);
+		return cmd_show(o, path, print_machine);
+	}
+	snprintf(path, sizeof(path), "/machines/%s/%s", mac, o->args[1]);
+	j = api(o, "POST", path, "", NULL);
+	if (!j)
+		return 1;
+	if (o->json)
+		print_json(j);
+	else if (!strcmp(o->args[1], "disconnect"))
+		printf("%s: agent session ended\n", mac);
+	else
+		printf("%s: token forgotten; the machine must enrol again\n",
+		       mac);
+	json_object_put(j);
+	return 0;
+}
+
+static int cmd_enrol(const struct opts *o)
+{
+	struct json_object *j;
+	char mac[18], path[64];
+
+	if (mac_arg(o->args[0], mac))
+		return 1;
+	snprintf(path, sizeof(path), "/machines/%s/enrol", mac);
+	j = api(o, "POST", path, "", NULL);
+	if (!j)
+		return 1;
+	if (o->json)
+		print_json(j);
+	else
+		printf("%s\n", get_str(j, "credential"));
+	json_object_put(j);
+	return 0;
+}
+
+static int cmd_jobs(const struct opts *o)
+{
+	char mac[18], path[64];
+
+	if (!o->nargs)
+		return cmd_show(o, "/jobs", print_jobs);
+	if (mac_arg(o->args[0], mac))
+		return 1;
+	snprintf(path, sizeof(path), "/jobs?mac=%s", mac);
+	return cmd_show(o, path, print_jobs);
+}
+
+/* The whole of FILE ('-': stdin), NUL-terminated, at most SCRIPT_MAX. */
+static char *read_script(const char *file)
+{
+	int fd = strcmp(file, "-") ? open(file, O_RDONLY | O_CLOEXEC) : 0;
+	size_t len = 0;
+	char *buf;
+	ssize_t n;
+
+	if (fd < 0) {
+		fprintf(stderr, "xbootctl: %s: %s\n", file, strerror(errno));
+		return NULL;
+	}
+	buf = malloc(SCRIPT_MAX + 2);
+	while (buf && (n = read(fd, buf + len, SCRIPT_MAX + 1 - len)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			fprintf(stderr, "xbootctl: %s: %s\n", file,
+				strerror(errno));
+			free(buf);
+			buf = NULL;
+			break;
+		}
+		len += n;
+		if (len > SCRIPT_MAX) {
+			fprintf(stderr, "xbootctl: %s: longer than %d bytes\n",
+				file, SCRIPT_MAX);
+			free(buf);
+			buf = NULL;
+		}
+	}
+	if (fd)
+		close(fd);
+	if (buf)
+		buf[len] = '\0';
+	return buf;
+}
+
+/* The body of POST /jobs from the command line; NULL after an error. */
+static struct json_object *job_body(const struct opts *o, const char *mac)
+{
+	struct json_object *b = json_object_new_object();
+	struct json_object *args = json_object_new_array();
+	char *script, *end;
+	unsigned long t;
+	int i;
+
+	json_object_object_add(b, "mac", json_object_new_string(mac));
+	json_object_object_add(b, "type", json_object_new_string(o->args[2]));
+	json_object_object_add(b, "args", args);
+	if (o->step)
+		json_object_object_add(b, "step",
+				       json_object_new_string(o->step));
+	if (o->timeout) {
+		errno = 0;
+		t = isdigit((unsigned char)*o->timeout) ?
+			    strtoul(o->timeout, &end, 10) : ULONG_MAX;
+		if (t == ULONG_MAX || errno || *end || t > UINT32_MAX) {
+			fprintf(stderr, "xbootctl: --timeout: '%s' is not a number of seconds\n",
+				o->timeout);
+			goto err;
+		}
+		json_object_object_add(b, "timeout_s",
+				       json_object_new_int64(t));
+	}
+	if (o->script_file) {
+		script = read_script(o->script_file);
+		if (!script)
+			goto err;
+		json_object_array_add(args, json_object_new_string(script));
+		free(script);
+	}
+	for (i = 3; i < o->nargs; i++)
+		json_object_array_add(args, json_object_new_string(o->args[i]));
+	return b;
+err:
+	json_object_put(b);
+	return NULL;
+}
+
+static int cmd_job_add(const struct opts *o)
+{
+	struct json_object *b, *j, *job;
+	char mac[18];
+
+	if (mac_arg(o->args[1], mac))
+		return 1;
+	b = job_body(o, mac);
+	if (!b)
+		return 1;
+	j = api(o, "POST", "/jobs",
+		json_object_to_json_string_ext(b, JSON_C_TO_STRING_PLAIN |
+					       JSON_C_TO_STRING_NOSLASHESCAPE),
+		NULL);
+	json_object_put(b);
+	if (!j)
+		return 1;
+	if (o->json)
+		print_json(j);
+	else if (json_object_object_get_ex(j, "job", &job))
+		printf("%lld\n", (long long)get_int(job, "id"));
+	json_object_put(j);
+	return 0;
+}
+
+/* The job's stored output into *a (a->body, a->len). */
+static int job_output_get(const struct opts *o, unsigned long long id,
+			  struct answer *a)
+{
+	struct json_object *j, *err;
+	char path[64];
+
+	snprintf(path, sizeof(path), "/jobs/%llu/output", id);
+	if (http_call(o->socket, "GET", path, NULL, a))
+		return -1;
+	if (a->status == 200)
+		return 0;
+	j = a->json ? json_tokener_parse(a->body) : NULL;
+	fprintf(stderr, "xbootctl: %s\n",
+		j && json_object_object_get_ex(j, "error", &err) ?
+			json_object_get_string(err) : "no output");
+	json_object_put(j);
+	free(a->buf);
+	return -1;
+}
+
+static void print_job(struct json_object *j)
+{
+	struct json_object *args = NULL;
+	char ex[24], t[32];
+	size_t i, n;
+
+	printf("job %lld: %s on %s, step %s\n", (long long)get_int(j, "id"),
+	       get_str(j, "type"), get_str(j, "mac"), get_str(j, "step"));
+	printf("  %-9s %s\n", "state", get_str(j, "state"));
+	printf("  %-9s %s\n", "exit", fmt_exit(j, ex, sizeof(ex)));
+	if (*get_str(j, "reason") != '-')
+		printf("  %-9s %s\n", "reason", get_str(j, "reason"));
+	if (get_int(j, "timeout_s"))
+		printf("  %-9s %lld s\n", "timeout",
+		       (long long)get_int(j, "timeout_s"));
+	else
+		printf("  %-9s none\n", "timeout");
+	printf("  %-9s %s\n", "created", fmt_stamp(j, "created", t, sizeof(t)));
+	printf("  %-9s %s\n", "started", fmt_stamp(j, "started", t, sizeof(t)));
+	printf("  %-9s %s\n", "finished",
+	       fmt_stamp(j, "finished", t, sizeof(t)));
+	printf("  %-9s %lld bytes (%lld kept)\n", "output",
+	       (long long)get_int(j, "output_bytes"),
+	       (long long)get_int(j, "output_stored"));
+	json_object_object_get_ex(j, "args", &args);
+	n = args ? json_object_array_length(args) : 0;
+	for (i = 0; i < n; i++)
+		printf("  args[%zu]   %s\n", i, json_object_get_string(
+			       json_object_array_get_idx(args, i)));
+}
+
+static int cmd_job(const struct opts *o)
+{
+	const char *sub = o->args[0];
+	struct json_object *j, *job = NULL;
+	unsigned long long id;
+	struct answer a;
+	char path[64];
+
+	if (!strcmp(sub, "add"))
+		return cmd_job_add(o);
+	if (id_arg(o->args[1], &id))
+		return 1;
+	if (!strcmp(sub, "output")) {
+		if (job_output_get(o, id, &a))
+			return 1;
+		fwrite(a.body, 1, a.len, stdout);
+		free(a.buf);
+		return fflush(stdout) ? 1 : 0;
+	}
+	if (!strcmp(sub, "show"))
+		snprintf(path, sizeof(path), "/jobs/%llu", id);
+	else
+		snprintf(path, sizeof(path), "/jobs/%llu/%s", id, sub);
+	j = api(o, strcmp(sub, "show") ? "POST" : "GET", path,
+		strcmp(sub, "show") ? "" : NULL, NULL);
+	if (!j)
+		return 1;
+	json_object_object_get_ex(j, "job", &job);
+	if (!strcmp(sub, "show")) {
+		if (job_output_get(o, id, &a)) {
+			json_object_put(j);
+			return 1;
+		}
+		if (o->json) {
+			json_object_object_add(j, "output",
+					       json_object_new_string_len(
+						       a.body, a.len));
+			print_json(j);
+		} else {
+			print_job(job);
+			printf("--- output ---\n");
+			fwrite(a.body, 1, a.len, stdout);
+			if (a.len && a.body[a.len - 1] != '\n')
+				printf("\n");
+		}
+		free(a.buf);
+	} else if (o->json) {
+		print_json(j);
+	} else {
+		printf("job %llu: %s\n", id, get_str(job, "state"));
+	}
+	json_object_put(j);
+	return 0;
+}
+
+/* ---- watch ---- */
+
+static volatile sig_atomic_t watch_stop;
+
+static void on_sigint(int sig)
+{
+	watch_stop = 1;
+}
+
+static int watch_print(const struct opts *o, struct json_object *e)
+{
+	char t[32], job[32];
+	const char *detail;
+	int n;
+
+	if (o->json) {
+		printf("%s\n", json_object_to_json_string_ext(
+			e, JSON_C_TO_STRING_PLAIN |
+				   JSON_C_TO_STRING_NOSLASHESCAPE));
+	} else {
+		printf("%s %s %s", fmt_clock(e, "time", t, sizeof(t)),
+		       get_str(e, "mac"), get_str(e, "phase"));
+		detail = get_str(e, "detail");
+		if (has_value(e, "job")) {
+			n = snprintf(job, sizeof(job), "job %lld",
+				     (long long)get_int(e, "job"));
+			printf(" %s", job);
+			/* the detail often starts with the same words */
+			if (!strncmp(detail, job, n) && detail[n] == ' ')
+				detail += n + 1;
+		}
+		if (*detail && strcmp(detail, "-"))
+			printf(" %s", detail);
+		printf("\n");
+	}
+	return fflush(stdout);
+}
+
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* A nonnegative number option; -1 when absent, -2 when bad. */
+static double num_opt(const char *name, const char *v)
+{
+	char *end;
+	double d;
+
+	if (!v)
+		return -1;
+	errno = 0;
+	d = strtod(v, &end);
+	if (errno || *end || end == v || d < 0) {
+		fprintf(stderr, "xbootctl: %s: '%s' is not a number\n", name, v);
+		return -2;
+	}
+	return d;
+}
+
+/* One poll: print the events after *after. -1: xbootd did not answer. */
+static int watch_poll(const struct opts *o, uint64_t *after, long *left)
+{
+	struct json_object *j, *arr = NULL;
+	char path[80];
+	size_t i, n;
+
+	snprintf(path, sizeof(path), "/events?after=%llu&max=1024",
+		 (unsigned long long)*after);
+	j = api(o, "GET", path, NULL, NULL);
+	if (!j)
+		return -1;
+	if (get_int(j, "lost"))
+		fprintf(stderr, "xbootctl: watch: %lld events lost\n",
+			(long long)get_int(j, "lost"));
+	json_object_object_get_ex(j, "events", &arr);
+	n = arr ? json_object_array_length(arr) : 0;
+	for (i = 0; i < n && *left; i++) {
+		watch_print(o, json_object_array_get_idx(arr, i));
+		if (*left > 0)
+			--*left;
+	}
+	*after = get_int(j, "seq");
+	json_object_put(j);
+	return 0;
+}
+
+static int cmd_watch(const struct opts *o)
+{
+	struct sigaction sa = { .sa_handler = on_sigint };
+	double count = num_opt("--count", o->count);
+	double secs = num_opt("--for", o->for_s);
+	double start = mono_s(), wait, rest;
+	double after = num_opt("--after", o->after);
+	long left = count < 0 ? -1 : (long)count;
+	struct json_object *j;
+	uint64_t seq;
+
+	if (count == -2 || secs == -2 || after == -2)
+		return 1;
+	if (after < 0) {
+		/* from now on */
+		j = api(o, "GET", "/events?max=0", NULL, NULL);
+		if (!j)
+			return 1;
+		seq = get_int(j, "seq");
+		json_object_put(j);
+	} else {
+		seq = (uint64_t)after;
+	}
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	while (left && !watch_stop) {
+		/* xbootd may be restarting: keep asking until the end */
+		watch_poll(o, &seq, &left);
+		if (!left || watch_stop)
+			break;
+		wait = WATCH_POLL_MS / 1000.0;
+		if (secs >= 0) {
+			rest = start + secs - mono_s();
+			if (rest <= 0)
+				break;
+			if (wait > rest)
+				wait = rest;
+		}
+		usleep((useconds_t)(wait * 1e6));
+	}
+	return 0;
 }
 
 /* --- cache: xboot.ko over generic netlink -------------------------------- */
@@ -452,13 +1358,6 @@ static struct json_object *file_json(const struct kcache_file *f)
 	json_object_object_add(o, "ino", json_object_new_int64(f->ino));
 	json_object_object_add(o, "path", json_object_new_string(f->path));
 	return o;
-}
-
-static void print_json(struct json_object *o)
-{
-	printf("%s\n", json_object_to_json_string_ext(
-			       o, JSON_C_TO_STRING_PRETTY |
-					  JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
 static void print_file_row(const struct kcache_file *f)
@@ -643,37 +1542,32 @@ static int cache_command(const struct opts *o)
 	return ret;
 }
 
+
 int main(int argc, char **argv)
 {
 	struct opts o = { .socket = XBOOTD_DEFAULT_CONTROL_SOCKET };
-	struct json_object *body;
 	char path[32];
-	int status = 0;
 
 	if (parse_args(argc, argv, &o))
 		return 1;
 	if (!strcmp(o.command, "cache"))
 		return cache_command(&o);
+	if (!strcmp(o.command, "machines"))
+		return cmd_show(&o, "/machines", print_machines);
+	if (!strcmp(o.command, "machine"))
+		return cmd_machine(&o);
+	if (!strcmp(o.command, "enrol"))
+		return cmd_enrol(&o);
+	if (!strcmp(o.command, "jobs"))
+		return cmd_jobs(&o);
+	if (!strcmp(o.command, "job"))
+		return cmd_job(&o);
+	if (!strcmp(o.command, "watch"))
+		return cmd_watch(&o);
 	snprintf(path, sizeof(path), "/%s", o.command);
-	body = http_get(o.socket, path, &status);
-	if (!body)
-		return 1;
-	if (status != 200) {
-		fprintf(stderr, "xbootctl: xbootd answered %d: %s\n", status,
-			get_str(body, "error"));
-		json_object_put(body);
-		return 1;
-	}
-	if (o.json)
-		printf("%s\n", json_object_to_json_string_ext(
-				       body, JSON_C_TO_STRING_PRETTY |
-						     JSON_C_TO_STRING_NOSLASHESCAPE));
-	else if (!strcmp(o.command, "status"))
-		print_status(body);
-	else if (!strcmp(o.command, "leases"))
-		print_leases(body);
-	else
-		print_stats(body);
-	json_object_put(body);
-	return 0;
+	if (!strcmp(o.command, "status"))
+		return cmd_show(&o, path, print_status);
+	if (!strcmp(o.command, "leases"))
+		return cmd_show(&o, path, print_leases);
+	return cmd_show(&o, path, print_stats);
 }

@@ -8,10 +8,14 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -19,10 +23,12 @@
 #include <unistd.h>
 #include <json-c/json.h>
 
+#include "agent_srv.h"
 #include "control.h"
 #include "http.h"
 #include "log.h"
 #include "loop.h"
+#include "machines.h"
 #include "tftp.h"
 #include "xbootd.h"
 
@@ -62,11 +68,16 @@ static const char *http_reason(int status)
 {
 	switch (status) {
 	case 200: return "OK";
+	case 201: return "Created";
 	case 400: return "Bad Request";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 411: return "Length Required";
+	case 413: return "Content Too Large";
 	case 414: return "URI Too Long";
 	case 431: return "Request Header Fields Too Large";
+	case 501: return "Not Implemented";
 	case 503: return "Service Unavailable";
 	default: return "Internal Server Error";
 	}
@@ -88,14 +99,124 @@ static const char *header_end(const char *buf, size_t len)
 	return NULL;
 }
 
-int control_parse_request(const char *buf, size_t len, char *path,
-			  size_t pathsz)
+/* The value of header name in the head [buf, end) (the request line
+ * skipped), blanks trimmed, its length in *vlen; NULL when absent. */
+static const char *header_value(const char *buf, const char *end,
+				const char *name, size_t *vlen)
 {
-	const char *end = header_end(buf, len), *target, *sp, *ver;
-	size_t tlen;
+	size_t nlen = strlen(name);
+	const char *p = memchr(buf, '\n', end - buf), *eol, *v, *e;
 
+	while (p && ++p < end) {
+		eol = memchr(p, '\n', end - p);
+		if (!eol)
+			break;
+		if ((size_t)(eol - p) > nlen && p[nlen] == ':' &&
+		    !strncasecmp(p, name, nlen)) {
+			v = p + nlen + 1;
+			e = eol;
+			while (v < e && (*v == ' ' || *v == '\t'))
+				v++;
+			while (e > v && (e[-1] == '\r' || e[-1] == ' ' ||
+					 e[-1] == '\t'))
+				e--;
+			*vlen = e - v;
+			return v;
+		}
+		p = eol;
+	}
+	return NULL;
+}
+
+/* Content-Length: 0 with *n, -ENOENT when absent, -EINVAL when bad. */
+static int content_length(const char *buf, const char *end, size_t *n)
+{
+	size_t vlen, i;
+	const char *v = header_value(buf, end, "Content-Length", &vlen);
+
+	if (!v)
+		return -ENOENT;
+	if (!vlen || vlen > 9)
+		return -EINVAL;
+	*n = 0;
+	for (i = 0; i < vlen; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return -EINVAL;
+		*n = *n * 10 + (v[i] - '0');
+	}
+	return 0;
+}
+
+static int printable(const char *s)
+{
+	for (; *s; s++)
+		if (*s <= ' ' || *s > '~')
+			return 0;
+	return 1;
+}
+
+/* "/path?query#fragment" into req->path and req->query. */
+static int split_target(const char *t, size_t tlen,
+			struct control_request *req)
+{
+	size_t plen = strcspn(t, "?# "), qlen = 0;
+	const char *q = NULL;
+
+	if (plen > tlen)
+		plen = tlen;
+	if (plen < tlen && t[plen] == '?') {
+		q = t + plen + 1;
+		qlen = strcspn(q, "# ");
+		if (qlen > tlen - plen - 1)
+			qlen = tlen - plen - 1;
+	}
+	if (memchr(t, '\0', tlen))
+		return 400;
+	if (plen >= sizeof(req->path) || qlen >= sizeof(req->query))
+		return 414;
+	memcpy(req->path, t, plen);
+	req->path[plen] = '\0';
+	if (q)
+		memcpy(req->query, q, qlen);
+	req->query[qlen] = '\0';
+	return printable(req->path) && printable(req->query) ? 200 : 400;
+}
+
+/* A POST's body: 0 while it is still coming, else a status. */
+static int parse_body(const char *buf, size_t len, const char *end,
+		      struct control_request *req)
+{
+	size_t vlen, n;
+	int ret;
+
+	/* Transfer codings are more than a local admin socket needs. */
+	if (header_value(buf, end, "Transfer-Encoding", &vlen))
+		return 501;
+	ret = content_length(buf, end, &n);
+	if (ret == -ENOENT)
+		return 411;
+	if (ret)
+		return 400;
+	if (n > CONTROL_REQ_MAX - (size_t)(end - buf))
+		return 413;
+	if (len - (end - buf) < n)
+		return 0;
+	req->body = end;
+	req->body_len = n;
+	return 200;
+}
+
+int control_parse_request(const char *buf, size_t len,
+			  struct control_request *req)
+{
+	const char *end, *target, *sp, *ver;
+	size_t hlen = len < CONTROL_HEAD_MAX ? len : CONTROL_HEAD_MAX;
+	int ret;
+
+	memset(req, 0, sizeof(*req));
+	end = header_end(buf, hlen);
 	if (!end)
-		return len >= CONTROL_REQ_MAX ? 431 : 0;
+		return len >= CONTROL_HEAD_MAX ? 431 : 0;
 	sp = memchr(buf, ' ', end - buf);
 	if (!sp || sp == buf)
 		return 400;
@@ -106,20 +227,58 @@ int control_parse_request(const char *buf, size_t len, char *path,
 	ver = sp + 1;
 	if (end - ver < 8 || memcmp(ver, "HTTP/1.", 7))
 		return 400;
-	if (target - buf != 4 || memcmp(buf, "GET ", 4))
+	if (target - buf == 4 && !memcmp(buf, "GET ", 4))
+		req->method = CONTROL_M_GET;
+	else if (target - buf == 5 && !memcmp(buf, "POST ", 5))
+		req->method = CONTROL_M_POST;
+	else
 		return 405;
-	tlen = sp - target;
-	if (!tlen || *target != '/')
+	if (sp == target || *target != '/')
 		return 400;
-	if (tlen >= pathsz)
-		return 414;
-	memcpy(path, target, tlen);
-	path[tlen] = '\0';
-	path[strcspn(path, "?#")] = '\0';
-	for (tlen = 0; path[tlen]; tlen++)
-		if (path[tlen] <= ' ' || path[tlen] > '~')
-			return 400;
+	ret = split_target(target, sp - target, req);
+	if (ret != 200)
+		return ret;
+	if (req->method == CONTROL_M_POST)
+		return parse_body(buf, len, end, req);
 	return 200;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c |= 0x20;
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+int control_query_get(const char *query, const char *key, char *out,
+		      size_t size)
+{
+	size_t klen = strlen(key), n = 0;
+	const char *p = query, *v;
+
+	while (*p) {
+		if (!strncmp(p, key, klen) && p[klen] == '=')
+			break;
+		p += strcspn(p, "&");
+		p += *p == '&';
+	}
+	if (!*p)
+		return -ENOENT;
+	for (v = p + klen + 1; *v && *v != '&'; v++) {
+		if (n + 1 >= size)
+			return -ENAMETOOLONG;
+		if (*v == '%') {
+			if (hexval(v[1]) < 0 || hexval(v[2]) < 0)
+				return -EINVAL;
+			out[n++] = hexval(v[1]) << 4 | hexval(v[2]);
+			v += 2;
+		} else {
+			out[n++] = *v == '+' ? ' ' : *v;
+		}
+	}
+	out[n] = '\0';
+	return strlen(out) == n ? 0 : -EINVAL;
 }
 
 /* --- JSON bodies ------------------------------------------------------- */
@@ -172,6 +331,7 @@ static struct json_object *status_json(struct xbootd *d)
 	struct json_object *o = json_object_new_object();
 	struct json_object *ifs = json_object_new_array();
 	struct json_object *ls = json_object_new_object();
+	struct json_object *ag = json_object_new_object();
 	struct lease_counts c = { 0 };
 	int i;
 
@@ -190,6 +350,10 @@ static struct json_object *status_json(struct xbootd *d)
 	add_int(ls, "bound", c.bound);
 	add_int(ls, "declined", c.declined);
 	json_object_object_add(o, "leases", ls);
+	add_int(ag, "port", d->agents ? d->cfg->agent_port : 0);
+	add_int(ag, "active",
+		d->agent_stats ? d->agent_stats[AGENT_STAT_ACTIVE] : 0);
+	json_object_object_add(o, "agents", ag);
 	return o;
 }
 
@@ -252,6 +416,18 @@ static struct json_object *tftp_stats_json(struct xbootd *d)
 	return o;
 }
 
+/* Empty when the agent service is off (agent-port=0). */
+static struct json_object *agent_stats_json(struct xbootd *d)
+{
+	static const char *const names[AGENT_STAT_MAX] = AGENT_STAT_NAMES;
+	struct json_object *o = json_object_new_object();
+	int k;
+
+	for (k = 0; d->agent_stats && k < AGENT_STAT_MAX; k++)
+		add_int(o, names[k], d->agent_stats[k]);
+	return o;
+}
+
 static struct json_object *stats_json(struct xbootd *d)
 {
 	static const char *const dhcp_names[DHCP_STAT_MAX] = DHCP_STAT_NAMES;
@@ -278,6 +454,7 @@ static struct json_object *stats_json(struct xbootd *d)
 	json_object_object_add(o, "xdp", xd);
 	json_object_object_add(o, "http", http_stats_json(d));
 	json_object_object_add(o, "tftp", tftp_stats_json(d));
+	json_object_object_add(o, "agent", agent_stats_json(d));
 	return o;
 }
 
@@ -289,45 +466,607 @@ static struct json_object *error_json(const char *msg)
 	return o;
 }
 
-static struct json_object *route(struct xbootd *d, int *status,
-				 const char *path)
+/* --- routes ------------------------------------------------------------ */
+
+/* What a route answers: a JSON object, or raw bytes (a job's output). */
+struct ctl_reply {
+	int status;
+	struct json_object *json;
+	uint8_t *raw;		/* malloc'd, text/plain */
+	size_t raw_len;
+};
+
+static void reply_json(struct ctl_reply *r, int status,
+		       struct json_object *o)
 {
-	if (*status != 200)
-		return error_json(http_reason(*status));
-	if (!strcmp(path, "/status"))
-		return status_json(d);
-	if (!strcmp(path, "/leases"))
-		return leases_json(d);
-	if (!strcmp(path, "/stats"))
-		return stats_json(d);
-	*status = 404;
-	return error_json("not found: try /status, /leases or /stats");
+	r->status = status;
+	r->json = o;
 }
 
-char *control_response(struct xbootd *d, int status, const char *path,
-		       size_t *len)
+static void __attribute__((format(printf, 3, 4)))
+reply_err(struct ctl_reply *r, int status, const char *fmt, ...)
 {
-	struct json_object *body = route(d, &status, path);
-	const char *text;
-	size_t tlen;
+	char msg[320];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	reply_json(r, status, error_json(msg));
+}
+
+static int __attribute__((format(printf, 3, 4)))
+bad_field(char *msg, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, size, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+static const char *method_name(enum control_method m)
+{
+	return m == CONTROL_M_POST ? "POST" : "GET";
+}
+
+/* Whether req uses m; else a 405 that says which one to use. */
+static bool method_is(struct ctl_reply *r, const struct control_request *req,
+		      enum control_method m)
+{
+	if (req->method == m)
+		return true;
+	reply_err(r, 405, "%s %s: use %s", method_name(req->method),
+		  req->path, method_name(m));
+	return false;
+}
+
+#define SEGS_MAX 4
+#define SEG_LEN 64
+
+struct segs {
+	int n;
+	char s[SEGS_MAX][SEG_LEN];
+};
+
+/* "/a/b/c" into its segments (empty ones skipped); -EINVAL when there
+ * are too many or one is too long. */
+static int split_path(const char *path, struct segs *sg)
+{
+	const char *p = path;
+	size_t n;
+
+	sg->n = 0;
+	for (;;) {
+		p += strspn(p, "/");
+		n = strcspn(p, "/");
+		if (!n)
+			return 0;
+		if (sg->n == SEGS_MAX || n >= SEG_LEN)
+			return -EINVAL;
+		memcpy(sg->s[sg->n], p, n);
+		sg->s[sg->n++][n] = '\0';
+		p += n;
+	}
+}
+
+/* aa:bb:cc:dd:ee:ff, aa-bb-cc-dd-ee-ff or aabbccddeeff */
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+	size_t len = strlen(s), step;
+	const char *p;
+	int i, hi, lo;
+
+	if (len == 17)
+		step = 3;
+	else if (len == 12)
+		step = 2;
+	else
+		return -EINVAL;
+	for (i = 0; i < 6; i++) {
+		p = s + i * step;
+		hi = hexval(p[0]);
+		lo = hexval(p[1]);
+		if (hi < 0 || lo < 0)
+			return -EINVAL;
+		if (step == 3 && i < 5 && p[2] != s[2])
+			return -EINVAL;
+		mac[i] = hi << 4 | lo;
+	}
+	return step == 3 && s[2] != ':' && s[2] != '-' ? -EINVAL : 0;
+}
+
+static int parse_u64(const char *s, uint64_t *v)
+{
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	*v = strtoull(s, &end, 10);
+	return errno || *end ? -EINVAL : 0;
+}
+
+/* ---- /machines ---- */
+
+static void machine_enrol(struct xbootd *d, const uint8_t mac[6],
+			  struct ctl_reply *r)
+{
+	char cred[MACHINES_CRED_TEXT_MAX], ms[18];
+	struct json_object *o;
+	int64_t expires = 0;
+	int ret;
+
+	ret = machines_enrol_mint(d->machines, mac, d->cfg->agent_enrol_ttl,
+				  cred, &expires);
+	if (ret)
+		return reply_err(r, 500, "enrol: %s", strerror(-ret));
+	o = json_object_new_object();
+	add_str(o, "mac", mac_str(mac, ms));
+	add_str(o, "credential", cred);
+	add_int(o, "expires", expires);
+	explicit_bzero(cred, sizeof(cred));
+	pr_info("control: enrolment credential minted for %s", ms);
+	reply_json(r, 200, o);
+}
+
+static void machine_disconnect(struct xbootd *d, const uint8_t mac[6],
+			       struct ctl_reply *r)
+{
+	struct json_object *o;
+	char ms[18];
+	int ret;
+
+	mac_str(mac, ms);
+	ret = d->agents ? agent_srv_disconnect(d->agents, mac) : -ENOENT;
+	if (ret == -ENOENT)
+		return reply_err(r, 404, "%s has no agent session", ms);
+	if (ret < 0)
+		return reply_err(r, 500, "disconnect %s: %s", ms,
+				 strerror(-ret));
+	o = json_object_new_object();
+	add_str(o, "mac", ms);
+	json_object_object_add(o, "disconnected", json_object_new_boolean(1));
+	reply_json(r, 200, o);
+}
+
+static void machine_forget_token(struct xbootd *d, const uint8_t mac[6],
+				 struct ctl_reply *r)
+{
+	struct json_object *o;
+	char ms[18];
+	int ret;
+
+	mac_str(mac, ms);
+	ret = machines_token_revoke(d->machines, mac);
+	if (ret == -ENOENT)
+		return reply_err(r, 404, "unknown machine %s", ms);
+	if (ret)
+		return reply_err(r, 500, "forget-token %s: %s", ms,
+				 strerror(-ret));
+	pr_info("control: the token of %s is forgotten", ms);
+	o = json_object_new_object();
+	add_str(o, "mac", ms);
+	json_object_object_add(o, "forgotten", json_object_new_boolean(1));
+	reply_json(r, 200, o);
+}
+
+static void route_machines(struct xbootd *d, const struct control_request *req,
+			   const struct segs *sg, struct ctl_reply *r)
+{
+	struct json_object *o;
+	const char *act;
+	uint8_t mac[6];
+
+	if (sg->n == 1) {
+		if (method_is(r, req, CONTROL_M_GET))
+			reply_json(r, 200, machines_list_json(d->machines));
+		return;
+	}
+	if (parse_mac(sg->s[1], mac))
+		return reply_err(r, 400, "bad MAC '%s'", sg->s[1]);
+	if (sg->n == 2) {
+		if (!method_is(r, req, CONTROL_M_GET))
+			return;
+		o = machines_machine_json(d->machines, mac);
+		if (!o)
+			return reply_err(r, 404, "unknown machine %s",
+					 sg->s[1]);
+		return reply_json(r, 200, o);
+	}
+	act = sg->s[2];
+	if (sg->n > 3 || (strcmp(act, "enrol") && strcmp(act, "disconnect") &&
+			  strcmp(act, "forget-token")))
+		return reply_err(r, 404, "not found: a machine's actions are enrol, disconnect and forget-token");
+	if (!method_is(r, req, CONTROL_M_POST))
+		return;
+	if (!strcmp(act, "enrol"))
+		machine_enrol(d, mac, r);
+	else if (!strcmp(act, "disconnect"))
+		machine_disconnect(d, mac, r);
+	else
+		machine_forget_token(d, mac, r);
+}
+
+/* ---- /jobs ---- */
+
+static void job_reply(struct xbootd *d, uint64_t id, int status,
+		      struct ctl_reply *r)
+{
+	struct json_object *o;
+	struct job_rec j;
+	int ret;
+
+	ret = machines_job_get(d->machines, id, &j);
+	if (ret == -ENOENT)
+		return reply_err(r, 404, "no job %llu",
+				 (unsigned long long)id);
+	if (ret)
+		return reply_err(r, 500, "job %llu: %s",
+				 (unsigned long long)id, strerror(-ret));
+	o = json_object_new_object();
+	json_object_object_add(o, "job", machines_job_json(&j));
+	job_rec_free(&j);
+	reply_json(r, status, o);
+}
+
+static void jobs_list(struct xbootd *d, const struct control_request *req,
+		      struct ctl_reply *r)
+{
+	char val[32];
+	uint8_t mac[6];
+	int ret;
+
+	ret = control_query_get(req->query, "mac", val, sizeof(val));
+	if (ret == -ENOENT)
+		return reply_json(r, 200,
+				  machines_jobs_json(d->machines, NULL));
+	if (ret || parse_mac(val, mac))
+		return reply_err(r, 400, "mac: bad MAC address");
+	reply_json(r, 200, machines_jobs_json(d->machines, mac));
+}
+
+struct job_req {
+	uint8_t mac[6];
+	int type, step;
+	uint32_t timeout_s;
+	const char *args[XBA_JOB_ARGS_MAX]; /* into the parsed body */
+	unsigned int nargs;
+};
+
+static int job_req_args(struct json_object *a, struct job_req *jr,
+			char *msg, size_t size)
+{
+	struct json_object *v;
+	size_t i, n;
+
+	if (!json_object_is_type(a, json_type_array))
+		return bad_field(msg, size, "args: not a list of strings");
+	n = json_object_array_length(a);
+	if (n > XBA_JOB_ARGS_MAX)
+		return bad_field(msg, size, "args: more than %d",
+				 XBA_JOB_ARGS_MAX);
+	for (i = 0; i < n; i++) {
+		v = json_object_array_get_idx(a, i);
+		if (!json_object_is_type(v, json_type_string))
+			return bad_field(msg, size, "args[%zu]: not a string",
+					 i);
+		if (json_object_get_string_len(v) >= XBA_ATTR_VALUE_MAX)
+			return bad_field(msg, size,
+					 "args[%zu]: longer than %d bytes", i,
+					 XBA_ATTR_VALUE_MAX - 1);
+		jr->args[i] = json_object_get_string(v);
+		if (strlen(jr->args[i]) !=
+		    (size_t)json_object_get_string_len(v))
+			return bad_field(msg, size, "args[%zu]: contains NUL",
+					 i);
+	}
+	jr->nargs = n;
+	return 0;
+}
+
+/* The fields of a POST /jobs body into jr; -EINVAL with msg naming the
+ * bad field. */
+static int job_req_parse(struct json_object *o, struct job_req *jr,
+			 char *msg, size_t size)
+{
+	struct json_object *v;
+	const char *s;
+	int64_t t;
+
+	json_object_object_foreach(o, key, val) {
+		(void)val;
+		if (strcmp(key, "mac") && strcmp(key, "type") &&
+		    strcmp(key, "step") && strcmp(key, "timeout_s") &&
+		    strcmp(key, "args"))
+			return bad_field(msg, size, "%s: unknown field", key);
+	}
+	if (!json_object_object_get_ex(o, "mac", &v) ||
+	    !json_object_is_type(v, json_type_string) ||
+	    parse_mac(json_object_get_string(v), jr->mac))
+		return bad_field(msg, size, "mac: a MAC address is required");
+	if (!json_object_object_get_ex(o, "type", &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return bad_field(msg, size, "type: required (run, reboot, poweroff, kexec)");
+	s = json_object_get_string(v);
+	jr->type = job_type_from_name(s);
+	if (jr->type < 0)
+		return bad_field(msg, size, "type: unknown job type '%.64s'",
+				 s);
+	jr->step = job_type_default_step(jr->type);
+	if (json_object_object_get_ex(o, "step", &v)) {
+		s = json_object_is_type(v, json_type_string) ?
+			    json_object_get_string(v) : "";
+		jr->step = job_step_from_name(s);
+		if (jr->step < 0)
+			return bad_field(msg, size, "step: unknown step '%.64s' (pre, image, post, final)",
+					 s);
+	}
+	if (json_object_object_get_ex(o, "timeout_s", &v)) {
+		t = json_object_get_int64(v);
+		if (!json_object_is_type(v, json_type_int) || t < 0 ||
+		    t > UINT32_MAX)
+			return bad_field(msg, size, "timeout_s: seconds, 0 (none) to %u",
+					 UINT32_MAX);
+		jr->timeout_s = t;
+	}
+	if (json_object_object_get_ex(o, "args", &v) &&
+	    job_req_args(v, jr, msg, size))
+		return -EINVAL;
+	if (jr->type == XBA_JOB_RUN && !jr->nargs)
+		return bad_field(msg, size, "args: a run job needs its script in args[0]");
+	return 0;
+}
+
+/* The request's body as a JSON object, or NULL. */
+static struct json_object *body_object(const struct control_request *req)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *o = NULL;
+	size_t used;
+
+	if (!tok || !req->body_len)
+		goto out;
+	o = json_tokener_parse_ex(tok, req->body, req->body_len);
+	/* nothing but blanks may follow the object */
+	for (used = json_tokener_get_parse_end(tok); used < req->body_len;
+	     used++)
+		if (!strchr(" \t\r\n", req->body[used]) || !req->body[used])
+			break;
+	if (o && (json_tokener_get_error(tok) != json_tokener_success ||
+		  !json_object_is_type(o, json_type_object) ||
+		  used < req->body_len)) {
+		json_object_put(o);
+		o = NULL;
+	}
+out:
+	json_tokener_free(tok);
+	return o;
+}
+
+static void job_add(struct xbootd *d, const struct control_request *req,
+		    struct ctl_reply *r)
+{
+	struct job_req jr = { 0 };
+	struct json_object *o = body_object(req);
+	char msg[256];
+	uint64_t id;
+	int ret;
+
+	if (!o)
+		return reply_err(r, 400, "body: not a JSON object");
+	if (job_req_parse(o, &jr, msg, sizeof(msg))) {
+		json_object_put(o);
+		return reply_err(r, 400, "%s", msg);
+	}
+	ret = machines_job_add(d->machines, jr.mac, jr.type, jr.step,
+			       jr.timeout_s, jr.args, jr.nargs, &id);
+	json_object_put(o);
+	if (ret == -EINVAL)
+		return reply_err(r, 400, "job: refused (type, step or args)");
+	if (ret)
+		return reply_err(r, 500, "job: %s", strerror(-ret));
+	if (d->agents)
+		agent_srv_kick(d->agents, jr.mac);
+	job_reply(d, id, 201, r);
+}
+
+static void job_output(struct xbootd *d, uint64_t id,
+		       const struct control_request *req, struct ctl_reply *r)
+{
+	uint64_t off = 0;
+	struct job_rec j;
+	char val[24];
+	int ret;
+
+	ret = control_query_get(req->query, "offset", val, sizeof(val));
+	if (ret != -ENOENT && (ret || parse_u64(val, &off)))
+		return reply_err(r, 400, "offset: a byte offset");
+	ret = machines_job_get(d->machines, id, &j);
+	if (ret == -ENOENT)
+		return reply_err(r, 404, "no job %llu",
+				 (unsigned long long)id);
+	if (!ret) {
+		job_rec_free(&j);
+		ret = machines_job_output_read(d->machines, id, off,
+					       CONTROL_OUTPUT_MAX, &r->raw,
+					       &r->raw_len);
+	}
+	if (ret)
+		return reply_err(r, 500, "job %llu output: %s",
+				 (unsigned long long)id, strerror(-ret));
+	r->status = 200;
+}
+
+/* Cancel or retry, then the job as it is now. */
+static void job_action(struct xbootd *d, uint64_t id, const char *act,
+		       struct ctl_reply *r)
+{
+	bool cancel = !strcmp(act, "cancel");
+	struct job_rec j;
+	int ret;
+
+	ret = cancel ? machines_job_cancel(d->machines, id) :
+		       machines_job_retry(d->machines, id);
+	if (ret == -ENOENT)
+		return reply_err(r, 404, "no job %llu",
+				 (unsigned long long)id);
+	if (ret == -EALREADY || ret == -EINVAL || ret == -EBUSY)
+		return reply_err(r, 409, cancel ?
+				 "job %llu is already finished" :
+				 "job %llu has not failed: only failed, timed-out or cancelled jobs are retried",
+				 (unsigned long long)id);
+	if (ret)
+		return reply_err(r, 500, "%s job %llu: %s", act,
+				 (unsigned long long)id, strerror(-ret));
+	if (d->agents && !machines_job_get(d->machines, id, &j)) {
+		agent_srv_kick(d->agents, j.mac);
+		job_rec_free(&j);
+	}
+	job_reply(d, id, 200, r);
+}
+
+static void route_jobs(struct xbootd *d, const struct control_request *req,
+		       const struct segs *sg, struct ctl_reply *r)
+{
+	uint64_t id;
+
+	if (sg->n == 1)
+		return req->method == CONTROL_M_POST ? job_add(d, req, r) :
+						       jobs_list(d, req, r);
+	if (parse_u64(sg->s[1], &id) || !id)
+		return reply_err(r, 400, "bad job id '%s'", sg->s[1]);
+	if (sg->n == 2) {
+		if (method_is(r, req, CONTROL_M_GET))
+			job_reply(d, id, 200, r);
+		return;
+	}
+	if (sg->n == 3 && !strcmp(sg->s[2], "output")) {
+		if (method_is(r, req, CONTROL_M_GET))
+			job_output(d, id, req, r);
+		return;
+	}
+	if (sg->n > 3 || (strcmp(sg->s[2], "cancel") &&
+			  strcmp(sg->s[2], "retry")))
+		return reply_err(r, 404, "not found: a job has output, cancel and retry");
+	if (method_is(r, req, CONTROL_M_POST))
+		job_action(d, id, sg->s[2], r);
+}
+
+/* ---- /events ---- */
+
+static void route_events(struct xbootd *d, const struct control_request *req,
+			 struct ctl_reply *r)
+{
+	uint64_t after = 0, max = 256;
+	struct json_object *o;
+	char val[24];
+	int ret;
+
+	ret = control_query_get(req->query, "after", val, sizeof(val));
+	if (ret != -ENOENT && (ret || parse_u64(val, &after)))
+		return reply_err(r, 400, "after: an event sequence number");
+	ret = control_query_get(req->query, "max", val, sizeof(val));
+	if (ret != -ENOENT && (ret || parse_u64(val, &max)))
+		return reply_err(r, 400, "max: a number of events");
+	if (max > MACHINES_EVENTS)
+		max = MACHINES_EVENTS;
+	if (!max) {
+		/* where a watcher that wants only what comes next starts */
+		o = json_object_new_object();
+		add_int(o, "seq", machines_event_seq(d->machines));
+		json_object_object_add(o, "events", json_object_new_array());
+		return reply_json(r, 200, o);
+	}
+	o = machines_events_json(d->machines, after, max);
+	if (!o)
+		return reply_err(r, 500, "events: the store failed");
+	reply_json(r, 200, o);
+}
+
+static void route(struct xbootd *d, const struct control_request *req,
+		  struct ctl_reply *r)
+{
+	struct segs sg;
+	const char *top;
+
+	if (split_path(req->path, &sg) || !sg.n)
+		goto not_found;
+	top = sg.s[0];
+	if (sg.n == 1 && (!strcmp(top, "status") || !strcmp(top, "leases") ||
+			  !strcmp(top, "stats"))) {
+		if (!method_is(r, req, CONTROL_M_GET))
+			return;
+		if (!strcmp(top, "status"))
+			return reply_json(r, 200, status_json(d));
+		if (!strcmp(top, "leases"))
+			return reply_json(r, 200, leases_json(d));
+		return reply_json(r, 200, stats_json(d));
+	}
+	if (strcmp(top, "machines") && strcmp(top, "jobs") &&
+	    strcmp(top, "events"))
+		goto not_found;
+	if (!d->machines)
+		return reply_err(r, 503, "no machines store in this xbootd");
+	if (!strcmp(top, "machines"))
+		return route_machines(d, req, &sg, r);
+	if (!strcmp(top, "jobs"))
+		return route_jobs(d, req, &sg, r);
+	if (sg.n == 1 && method_is(r, req, CONTROL_M_GET))
+		return route_events(d, req, r);
+	if (sg.n == 1)
+		return;
+not_found:
+	reply_err(r, 404, "not found: try /status, /leases, /stats, /machines, /jobs or /events");
+}
+
+char *control_response(struct xbootd *d, int status,
+		       const struct control_request *req, size_t *len)
+{
+	struct ctl_reply r = { .status = status };
+	const char *ctype = "application/json", *text;
+	size_t tlen, blen;
 	char *resp;
 	int hlen;
 
-	text = json_object_to_json_string_length(body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
-						 &tlen);
-	resp = malloc(tlen + 256);
+	if (status != 200 || !req)
+		reply_json(&r, status == 200 ? 500 : status,
+			   error_json(http_reason(status)));
+	else
+		route(d, req, &r);
+	if (!r.json && !r.raw_len && !r.raw && r.status != 200)
+		reply_json(&r, r.status, error_json(http_reason(r.status)));
+	if (r.json) {
+		text = json_object_to_json_string_length(
+			r.json,
+			JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
+			&tlen);
+	} else {
+		ctype = "text/plain";
+		text = r.raw ? (const char *)r.raw : "";
+		tlen = r.raw_len;
+	}
+	/* JSON ends with a newline, for the shell */
+	blen = tlen + !!r.json;
+	resp = malloc(blen + 256);
 	if (resp) {
 		hlen = snprintf(resp, 256,
 				"HTTP/1.1 %d %s\r\n"
-				"Content-Type: application/json\r\n"
+				"Content-Type: %s\r\n"
 				"Content-Length: %zu\r\n"
 				"Connection: close\r\n\r\n",
-				status, http_reason(status), tlen + 1);
+				r.status, http_reason(r.status), ctype, blen);
 		memcpy(resp + hlen, text, tlen);
-		resp[hlen + tlen] = '\n';
-		*len = hlen + tlen + 1;
+		if (r.json)
+			resp[hlen + tlen] = '\n';
+		*len = hlen + blen;
 	}
-	json_object_put(body);
+	/* an enrolment credential may be in there */
+	if (r.json)
+		explicit_bzero((char *)text, tlen);
+	json_object_put(r.json);
+	free(r.raw);
 	return resp;
 }
 
@@ -345,6 +1084,8 @@ static void conn_free(struct ctl_conn *conn)
 		conn->next->prev = conn->prev;
 	c->nconns--;
 	close(conn->fd);
+	if (conn->resp)
+		explicit_bzero(conn->resp, conn->resp_len);
 	free(conn->resp);
 	free(conn);
 }
@@ -371,29 +1112,30 @@ static void conn_send(struct ctl_conn *conn)
 	loop_sqe_data(sqe, conn, LOOP_OP_CTL_SEND);
 }
 
-static void conn_respond(struct ctl_conn *conn, int status, const char *path)
+static void conn_respond(struct ctl_conn *conn, int status,
+			 const struct control_request *req)
 {
-	conn->resp = control_response(conn->ctl->d, status, path,
+	conn->resp = control_response(conn->ctl->d, status, req,
 				      &conn->resp_len);
 	if (!conn->resp)
 		return conn_free(conn);
-	pr_debug("control: GET %s -> %d", path, status);
+	pr_debug("control: %s %s -> %.3s", method_name(req->method),
+		 req->path, conn->resp + 9);
 	conn_send(conn);
 }
 
 static void handle_recv(struct ctl_conn *conn, int res)
 {
-	char path[256] = "";
+	struct control_request req;
 	int status;
 
 	if (res <= 0)
 		return conn_free(conn); /* closed, error, or cut off */
 	conn->req_len += res;
-	status = control_parse_request(conn->req, conn->req_len, path,
-				       sizeof(path));
+	status = control_parse_request(conn->req, conn->req_len, &req);
 	if (!status)
 		return conn_recv(conn);
-	conn_respond(conn, status, path);
+	conn_respond(conn, status, &req);
 }
 
 static void handle_send(struct ctl_conn *conn, int res)

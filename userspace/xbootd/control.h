@@ -1,28 +1,72 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The control API: HTTP/1.1 with JSON bodies on a unix socket, served from
- * the event loop (xbootctl is its client).
+ * the event loop (xbootctl is its client). MAC is aa:bb:cc:dd:ee:ff (or
+ * with '-', or 12 hex digits); ID is a job id.
  *
- *   GET /status  {"version","mode","uptime_s","interfaces":[{"name",
- *                 "ifindex","address":"10.0.0.1/24","mac","xdp"}],
- *                 "tftp_block_source":"kfunc"|"map"|"off",
- *                 "leases":{"free","queued","offered","bound","declined"}}
- *   GET /leases  {"leases":[{"mac","ip","state","expires","hostname"}]}
- *   GET /stats   {"dhcp":{DHCP_STAT_NAMES: n},"xdp":{XB_STAT_NAMES: n}}
- *   anything else: 404/405/400 with {"error":"..."}
+ *   GET  /status  {"version","mode","uptime_s","interfaces":[{"name",
+ *                  "ifindex","address":"10.0.0.1/24","mac","xdp"}],
+ *                  "tftp_block_source":"kfunc"|"map"|"off",
+ *                  "leases":{"free","queued","offered","bound","declined"},
+ *                  "agents":{"port" (0: off),"active"}}
+ *   GET  /leases  {"leases":[{"mac","ip","state","expires","hostname"}]}
+ *   GET  /stats   {"dhcp":{DHCP_STAT_NAMES: n},"xdp":{XB_STAT_NAMES: n},
+ *                  "http":{...},"tftp":{...},"agent":{...}}
  *
- * One request per connection (Connection: close). A request larger than
- * CONTROL_REQ_MAX or a client slower than CONTROL_TIMEOUT_S is cut off; no
- * client can hold up the loop.
+ *   GET  /machines                    {"machines":[summary]} (machines.h)
+ *   GET  /machines/MAC                the machine, inventory and jobs
+ *   POST /machines/MAC/enrol          {"mac","credential","expires"}: a new
+ *                                     single-use enrolment credential
+ *   POST /machines/MAC/disconnect     end its agent session (404: none)
+ *   POST /machines/MAC/forget-token   it must enrol again
+ *   GET  /jobs[?mac=MAC]              {"jobs":[job]}
+ *   POST /jobs                        body {"mac","type","step"?,
+ *                                     "timeout_s"?,"args":[strings]}:
+ *                                     201 {"job":{...}}
+ *   GET  /jobs/ID                     {"job":{...}}
+ *   GET  /jobs/ID/output[?offset=N]   the stored output, text/plain, raw
+ *                                     bytes (at most CONTROL_OUTPUT_MAX)
+ *   POST /jobs/ID/cancel              {"job":{...}} (409: finished)
+ *   POST /jobs/ID/retry               {"job":{...}} (409: not failed)
+ *   GET  /events?after=N[&max=M]      {"seq","events":[...]} (max=0: just
+ *                                     the newest seq)
+ *
+ *   Errors: 400/404/405/409/411/413/501/503 with {"error":"..."}; a bad
+ *   field of a POST body is named in the message ("type: unknown 'x'").
+ *
+ * One request per connection (Connection: close). A POST carries its body
+ * with Content-Length (chunked is refused: 501; none: 411). A request
+ * larger than CONTROL_REQ_MAX (head at most CONTROL_HEAD_MAX) or a client
+ * slower than CONTROL_TIMEOUT_S is cut off; no client can hold up the loop.
  */
 #ifndef XBOOTD_CONTROL_H
 #define XBOOTD_CONTROL_H
 
 #include <stddef.h>
 
-#define CONTROL_REQ_MAX 8192
+#define CONTROL_HEAD_MAX 8192
+/* A run job's script may be as long as one agent attribute (64 KiB), and
+ * JSON escaping can double it. */
+#define CONTROL_REQ_MAX (256 * 1024)
+#define CONTROL_PATH_MAX 256
+#define CONTROL_OUTPUT_MAX (16U << 20)
 #define CONTROL_TIMEOUT_S 5
 #define CONTROL_CONN_MAX 64
+
+enum control_method {
+	CONTROL_M_NONE = 0,
+	CONTROL_M_GET,
+	CONTROL_M_POST,
+};
+
+/* A parsed request; body points into the caller's buffer. */
+struct control_request {
+	enum control_method method;
+	char path[CONTROL_PATH_MAX];	/* without query and fragment */
+	char query[CONTROL_PATH_MAX];	/* after '?', "" if none */
+	const char *body;
+	size_t body_len;
+};
 
 struct control;
 struct loop;
@@ -37,12 +81,18 @@ void control_handle(struct control *c, int op, void *obj, int res);
 /* Once a second: cut off clients that take too long. */
 void control_tick(struct control *c);
 
-/* The request in buf[0..len): 0 while it is incomplete, else the HTTP
- * status it earns (200: a GET of *path). Never reads past len. */
-int control_parse_request(const char *buf, size_t len, char *path,
-			  size_t pathsz);
-/* The whole HTTP response for a parsed request (malloc'd, *len bytes). */
-char *control_response(struct xbootd *d, int status, const char *path,
-		       size_t *len);
+/* The request in buf[0..len): 0 while it is incomplete (head or body),
+ * else the HTTP status it earns (200: req is filled in). Never reads past
+ * len. */
+int control_parse_request(const char *buf, size_t len,
+			  struct control_request *req);
+/* The whole HTTP response for a parsed request (malloc'd, *len bytes);
+ * with a status other than 200, req may be NULL. */
+char *control_response(struct xbootd *d, int status,
+		       const struct control_request *req, size_t *len);
+/* Value of key in a query string ("a=1&b=2"), percent-decoded, into
+ * out: 0, or -ENOENT / -ENAMETOOLONG / -EINVAL. */
+int control_query_get(const char *query, const char *key, char *out,
+		      size_t size);
 
 #endif /* XBOOTD_CONTROL_H */

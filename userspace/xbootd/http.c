@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The HTTP/1.1 boot file server on xbootd's io_uring loop: files under
- * http-root (kernels, initramfs, images), per-machine iPXE scripts and
- * Prometheus /metrics.
+ * http-root (kernels, initramfs, images), per-machine iPXE scripts, the CA
+ * the agents pin (/xboot/ca.pem) and Prometheus /metrics. A served script
+ * or whole boot file moves its machine's phase (machines.h).
  *
  * Each connection has at most one operation in flight - accept, recv of
  * the request head, send of the response head, then for a file body
@@ -18,6 +19,7 @@
 #include <linux/openat2.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,11 +31,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent_srv.h"
 #include "http.h"
 #include "http_parse.h"
 #include "ipxe_script.h"
 #include "log.h"
 #include "loop.h"
+#include "machines.h"
 #include "tftp.h"
 #include "xbootd.h"
 
@@ -61,6 +65,8 @@ struct http_conn {
 	uint64_t file_off, file_left; /* still to go from the file */
 	size_t in_pipe;          /* bytes in the pipe, still to go out */
 	char *out;               /* response head (and a generated body) */
+	char *boot_path;         /* a whole boot file going out: its phase
+				  * is set when it is all sent */
 	size_t out_len, out_off;
 	struct in_addr peer, local;
 	size_t in_len;
@@ -138,6 +144,7 @@ static void conn_free(struct http_conn *c)
 		close(c->pipe[1]);
 	}
 	free(c->out);
+	free(c->boot_path);
 	free(c);
 }
 
@@ -390,9 +397,63 @@ static int file_open(struct http *s, const char *path, struct stat *st)
 	return fd;
 }
 
+/* The MAC of the machine at ip (its lease), or NULL. */
+static const uint8_t *peer_mac(struct http *s, struct in_addr ip)
+{
+	const struct lease *l;
+
+	if (!s->d->leases)
+		return NULL;
+	l = lease_find_ip(s->d->leases, ip);
+	return l && l->state != LEASE_FREE ? l->mac : NULL;
+}
+
+/* A whole boot file went out to c's peer. */
+static void boot_file_sent(struct http_conn *c)
+{
+	struct xbootd *d = c->srv->d;
+	const uint8_t *mac = peer_mac(c->srv, c->peer);
+
+	if (d->machines && mac)
+		machines_phase(d->machines, mac, MPHASE_BOOT_FILE,
+			       c->boot_path, &c->peer);
+	free(c->boot_path);
+	c->boot_path = NULL;
+}
+
+/* The file open as fd (stat st) as the reply, with ranges; boot: a boot
+ * file, whose sending moves its machine's phase. */
+static void reply_fd(struct http_conn *c, const struct http_request *req,
+		     int fd, const struct stat *st, const char *ctype,
+		     bool boot)
+{
+	struct reply r = { .ctype = ctype };
+	int head = req->method == HTTP_M_HEAD;
+
+	if (conn_pipe(c)) {
+		pr_warn_ratelimited("http: pipe: %s", strerror(errno));
+		close(fd);
+		return reply_error(c, 500, head);
+	}
+	r.file_size = st->st_size;
+	r.mtime = st->st_mtime;
+	r.status = http_range_resolve(&req->range, st->st_size, &r.file_off,
+				      &r.length);
+	if (r.status == 416) {
+		close(fd);
+		r.file_fd = -1;
+		r.length = 0;
+		return conn_reply(c, &r, head);
+	}
+	r.file_fd = fd;
+	/* only a whole file is a boot file sent, not a range of it */
+	if (boot && r.status == 200 && !head && c->srv->d->machines)
+		c->boot_path = strdup(req->path);
+	conn_reply(c, &r, head);
+}
+
 static void serve_file(struct http_conn *c, const struct http_request *req)
 {
-	struct reply r = { .ctype = file_ctype(req->path) };
 	int head = req->method == HTTP_M_HEAD;
 	struct stat st;
 	int fd;
@@ -402,23 +463,28 @@ static void serve_file(struct http_conn *c, const struct http_request *req)
 		pr_debug("http: %s: %s", req->path, strerror(-fd));
 		return reply_error(c, errno_status(fd), head);
 	}
-	if (conn_pipe(c)) {
-		pr_warn_ratelimited("http: pipe: %s", strerror(errno));
-		close(fd);
-		return reply_error(c, 500, head);
+	reply_fd(c, req, fd, &st, file_ctype(req->path), true);
+}
+
+/* The CA certificate agents pin, when xbootd has one. */
+static void serve_ca(struct http_conn *c, const struct http_request *req)
+{
+	const char *path = c->srv->d->agent_ca_file;
+	int head = req->method == HTTP_M_HEAD;
+	struct stat st;
+	int fd;
+
+	if (!path[0])
+		return reply_error(c, 404, head);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		pr_warn_ratelimited("http: agent CA %s: %s", path,
+				    fd < 0 ? strerror(errno) : "not a file");
+		if (fd >= 0)
+			close(fd);
+		return reply_error(c, 404, head);
 	}
-	r.file_size = st.st_size;
-	r.mtime = st.st_mtime;
-	r.status = http_range_resolve(&req->range, st.st_size, &r.file_off,
-				      &r.length);
-	if (r.status == 416) {
-		close(fd);
-		r.file_fd = -1;
-		r.length = 0;
-		return conn_reply(c, &r, head);
-	}
-	r.file_fd = fd;
-	conn_reply(c, &r, head);
+	reply_fd(c, req, fd, &st, "application/x-pem-file", false);
 }
 
 /* --- iPXE scripts --------------------------------------------------------- */
@@ -527,13 +593,33 @@ static void reply_chain_by_mac(struct http_conn *c, int head)
 	reply_text(c, 200, "text/plain", body, n, head);
 }
 
+/* A new enrolment credential for mac into cred, "" when there is no agent
+ * service to redeem it. */
+static void script_enrol(struct xbootd *d, const uint8_t mac[6],
+			 char cred[MACHINES_CRED_TEXT_MAX])
+{
+	int ret;
+
+	cred[0] = '\0';
+	if (!d->machines || !d->agents)
+		return;
+	ret = machines_enrol_mint(d->machines, mac, d->cfg->agent_enrol_ttl,
+				  cred, NULL);
+	if (ret) {
+		pr_warn_ratelimited("http: no enrolment credential for the script: %s",
+				    strerror(-ret));
+		cred[0] = '\0';
+	}
+}
+
 static void reply_script(struct http_conn *c, const uint8_t mac[6],
 			 struct in_addr ip, const char *lease_name, int head)
 {
 	struct xbootd *d = c->srv->d;
 	const struct cfg_host *h = host_of(d->cfg, mac);
 	char macs[18], ips[INET_ADDRSTRLEN] = "", sip[INET_ADDRSTRLEN];
-	char server[64], port[8];
+	char server[64], port[8], aport[8] = "", ca_url[96] = "";
+	char cred[MACHINES_CRED_TEXT_MAX] = "";
 	struct in_addr sa = server_addr(c);
 	struct ipxe_vars v;
 	char *tmpl, *text;
@@ -548,19 +634,33 @@ static void reply_script(struct http_conn *c, const uint8_t mac[6],
 	inet_ntop(AF_INET, &sa, sip, sizeof(sip));
 	snprintf(port, sizeof(port), "%u", d->cfg->http_port);
 	snprintf(server, sizeof(server), "http://%s:%s", sip, port);
+	if (d->agents && d->cfg->agent_port)
+		snprintf(aport, sizeof(aport), "%u", d->cfg->agent_port);
+	if (d->agent_ca_file[0])
+		snprintf(ca_url, sizeof(ca_url), "%s/xboot/ca.pem", server);
+	tmpl = load_template(d->cfg);
+	/* each script served gets a fresh credential (the machine's unused
+	 * older one is dropped); a HEAD is not a boot */
+	if (tmpl && !head && ipxe_uses(tmpl, "enrol"))
+		script_enrol(d, mac, cred);
 	v = (struct ipxe_vars){
 		.mac = macs, .ip = ips, .server = server, .server_ip = sip,
 		.http_port = port,
 		.hostname = h && h->hostname[0] ? h->hostname : lease_name,
 		.profile = h && h->profile[0] ? h->profile : "default",
+		.enrol = cred, .agent_port = aport, .ca_url = ca_url,
 	};
-	tmpl = load_template(d->cfg);
 	text = tmpl ? ipxe_render(tmpl, &v, &len) : NULL;
+	explicit_bzero(cred, sizeof(cred));
 	free(tmpl);
 	if (!text)
 		return reply_error(c, 500, head);
 	c->srv->stats[HTTP_STAT_SCRIPTS]++;
+	if (d->machines && !head)
+		machines_phase(d->machines, mac, MPHASE_BOOTENV, "iPXE script",
+			       ip.s_addr ? &ip : NULL);
 	reply_text(c, 200, "text/plain", text, len, head);
+	explicit_bzero(text, len);
 	free(text);
 }
 
@@ -668,6 +768,29 @@ static void metrics_http(FILE *f, struct http *s)
 	fprintf(f, "xboot_http_connections_open %d\n", s->nconns);
 }
 
+static void metrics_agent(FILE *f, struct xbootd *d)
+{
+	static const char *const names[AGENT_STAT_MAX] = AGENT_STAT_NAMES;
+	char name[96];
+	int k;
+
+	for (k = 0; d->agent_stats && k < AGENT_STAT_MAX; k++) {
+		if (k == AGENT_STAT_ACTIVE) {
+			snprintf(name, sizeof(name), "xboot_agent_%s",
+				 names[k]);
+			metric_head(f, name, "gauge",
+				    "Agent sessions up now.");
+		} else {
+			snprintf(name, sizeof(name), "xboot_agent_%s_total",
+				 names[k]);
+			metric_head(f, name, "counter",
+				    "Agent service counters.");
+		}
+		fprintf(f, "%s %llu\n", name,
+			(unsigned long long)d->agent_stats[k]);
+	}
+}
+
 static void serve_metrics(struct http_conn *c, const struct http_request *req)
 {
 	char *text = NULL;
@@ -681,6 +804,7 @@ static void serve_metrics(struct http_conn *c, const struct http_request *req)
 	metrics_xdp(f, c->srv->d);
 	metrics_tftp(f, c->srv->d);
 	metrics_http(f, c->srv);
+	metrics_agent(f, c->srv->d);
 	if (fclose(f)) {
 		free(text);
 		return reply_error(c, 500, req->method == HTTP_M_HEAD);
@@ -700,6 +824,8 @@ static void route(struct http_conn *c, const struct http_request *req)
 		 req->path);
 	if (!strcmp(req->path, "/metrics"))
 		return serve_metrics(c, req);
+	if (!strcmp(req->path, "/xboot/ca.pem"))
+		return serve_ca(c, req);
 	if (!strcmp(req->path, "/boot.ipxe") ||
 	    !script_path_mac(req->path, mac))
 		return serve_script(c, req);
@@ -753,6 +879,8 @@ static void conn_linger(struct http_conn *c)
 
 static void conn_done(struct http_conn *c)
 {
+	if (c->boot_path)
+		boot_file_sent(c);
 	if (c->file_fd >= 0)
 		close(c->file_fd);
 	c->file_fd = -1;

@@ -12,14 +12,17 @@
 /*
  * The kernel and initramfs of the machine's boot profile, under http-root:
  * boot/PROFILE/vmlinuz and boot/PROFILE/initrd.img. The kernel is told
- * where xboot is, for the agent in the boot environment.
+ * where xboot is, for the agent in the boot environment: the server, the
+ * agent port, the CA to pin and a credential to enrol with (the boot
+ * environment ignores the keys that are empty).
  */
 const char ipxe_default_template[] =
 	"#!ipxe\n"
 	"# xboot: the boot script of ${mac}\n"
 	"echo xboot: ${hostname} mac ${mac} ip ${ip} profile ${profile}\n"
 	"kernel ${server}/boot/${profile}/vmlinuz initrd=initrd.img "
-	"xboot.server=${server} xboot.mac=${mac}\n"
+	"xboot.server=${server} xboot.mac=${mac} xboot.enrol=${enrol} "
+	"xboot.agent_port=${agent_port} xboot.ca=${ca_url}\n"
 	"initrd ${server}/boot/${profile}/initrd.img\n"
 	"boot || goto failed\n"
 	":failed\n"
@@ -76,6 +79,9 @@ static const char *var_value(const struct ipxe_vars *v, const char *name,
 		{ "server", offsetof(struct ipxe_vars, server) },
 		{ "server_ip", offsetof(struct ipxe_vars, server_ip) },
 		{ "http_port", offsetof(struct ipxe_vars, http_port) },
+		{ "enrol", offsetof(struct ipxe_vars, enrol) },
+		{ "agent_port", offsetof(struct ipxe_vars, agent_port) },
+		{ "ca_url", offsetof(struct ipxe_vars, ca_url) },
 	};
 	const char *val;
 	size_t i;
@@ -115,4 +121,17 @@ char *ipxe_render(const char *tmpl, const struct ipxe_vars *v, size_t *len)
 	}
 	*len = o.len;
 	return o.p;
+}
+
+bool ipxe_uses(const char *tmpl, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p = tmpl;
+
+	while ((p = strstr(p, "${"))) {
+		p += 2;
+		if (!strncmp(p, name, n) && p[n] == '}')
+			return true;
+	}
+	return false;
 }

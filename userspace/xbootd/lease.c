@@ -26,6 +26,7 @@
 
 #include "lease.h"
 #include "log.h"
+#include "machines.h"
 
 #define NIL UINT32_MAX
 /* All ranges together; a /12 of slots is ~120 MiB, more is a config slip. */
@@ -71,6 +72,7 @@ struct lease_db {
 	uint32_t active_head, active_tail;
 
 	struct store *st;
+	struct machines *machines; /* phases; NULL: not tracked */
 	struct lease_hooks hooks;
 	void *hook_ctx;
 	time_t (*now)(void *arg);
@@ -85,6 +87,20 @@ static time_t default_now(void *arg)
 static time_t db_now(struct lease_db *db)
 {
 	return db->now(db->now_arg);
+}
+
+/* The client's machine is offered or bound (a DHCP offer or ACK, from
+ * the slow path or XDP). machines_phase() writes nothing when that is
+ * already so, which keeps renewals cheap. */
+static void machine_phase(struct lease_db *db, const uint8_t mac[6],
+			  int phase, struct in_addr ip)
+{
+	char text[INET_ADDRSTRLEN];
+
+	if (!db->machines)
+		return;
+	inet_ntop(AF_INET, &ip, text, sizeof(text));
+	machines_phase(db->machines, mac, phase, text, &ip);
 }
 
 static bool mac_eq(const uint8_t *a, const uint8_t *b)
@@ -534,6 +550,7 @@ int lease_offer(struct lease_db *db, const uint8_t mac[6], int subnet,
 		return -ENOENT;
 	if (!slot_available(db, s, mac))
 		return -EBUSY;
+	machine_phase(db, mac, MPHASE_OFFERED, ip);
 	if (s->l.state == LEASE_BOUND) {
 		/* Re-offering a bound lease (client rebooted): keep it bound. */
 		if (s->l.expires < until)
@@ -564,6 +581,7 @@ int lease_bind(struct lease_db *db, const uint8_t mac[6], int subnet,
 	drop_others(db, s, true);
 	persist(db, s);
 	notify(db, s, false);
+	machine_phase(db, mac, MPHASE_BOUND, ip);
 	return 0;
 }
 
@@ -663,6 +681,7 @@ int lease_apply_xdp_event(struct lease_db *db, const struct xb_event *ev)
 				    offer ? "offer" : "ack", inet_ntoa(ip));
 		return -EEXIST;
 	}
+	machine_phase(db, ev->mac, offer ? MPHASE_OFFERED : MPHASE_BOUND, ip);
 	if (offer && s->l.state == LEASE_BOUND && mac_eq(s->l.mac, ev->mac))
 		return 0;
 	slot_hold(db, s, ev->mac, offer ? LEASE_OFFERED : LEASE_BOUND,
@@ -850,6 +869,11 @@ void lease_db_set_clock(struct lease_db *db, time_t (*now)(void *arg),
 {
 	db->now = now ? now : default_now;
 	db->now_arg = arg;
+}
+
+void lease_db_set_machines(struct lease_db *db, struct machines *m)
+{
+	db->machines = m;
 }
 
 void lease_db_set_hooks(struct lease_db *db, const struct lease_hooks *h,

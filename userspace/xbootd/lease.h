@@ -52,6 +52,10 @@ int lease_db_create(struct lease_db **out, const struct config *cfg,
 void lease_db_destroy(struct lease_db *db);
 void lease_db_set_hooks(struct lease_db *db, const struct lease_hooks *h,
 			void *ctx);
+/* Where offers and ACKs (the slow path's and XDP's) move the client's
+ * machine to MPHASE_OFFERED / MPHASE_BOUND; NULL (the default): nowhere. */
+struct machines;
+void lease_db_set_machines(struct lease_db *db, struct machines *m);
 /* Tell the allocator about a local interface address: ranges with mask 0
  * inside addr/mask take that prefix, and ranges on it become local
  * (XB_SUBNET_F_LOCAL: they serve requests with giaddr 0). Returns how many

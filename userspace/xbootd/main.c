@@ -122,6 +122,8 @@ static int services_start(struct xbootd *d)
 		pr_err("cannot build the lease table: %s", strerror(-ret));
 		return ret;
 	}
+	/* DHCP offers and acks move the machines' phases */
+	lease_db_set_machines(d->leases, d->machines);
 	ret = servers_create(d);
 	if (ret) {
 		lease_db_destroy(d->leases);

@@ -54,6 +54,7 @@
 #include "kcache.h"
 #include "log.h"
 #include "loop.h"
+#include "machines.h"
 #include "tftp.h"
 #include "tftp_path.h"
 #include "tftp_proto.h"
@@ -119,6 +120,7 @@ struct tftp_xfer {
 	struct tftp_params p;
 	uint64_t size;
 	struct timespec mtime;         /* of the file when the transfer began */
+	char name[128];                /* as asked for: the phase's detail */
 	uint32_t acked, sent, last;    /* absolute blocks; last 0: unknown */
 	/* netascii: read offset and pending byte at the start of block
 	 * acked + 1, and after it */
@@ -426,12 +428,31 @@ static void xfer_release(struct tftp_xfer *x)
 	s->free = x;
 }
 
+static const uint8_t *client_mac(struct tftp *s, struct in_addr ip);
+
+/* The whole file reached the client: its machine got a boot file. */
+static void xfer_phase(struct tftp_xfer *x)
+{
+	struct xbootd *d = x->srv->d;
+	const uint8_t *mac;
+
+	if (!d->machines)
+		return;
+	mac = client_mac(x->srv, x->peer.sin_addr);
+	if (mac)
+		machines_phase(d->machines, mac, MPHASE_BOOT_FILE, x->name,
+			       &x->peer.sin_addr);
+}
+
 /* Done, one way or another; the slot is reused once its recv is back. */
 static void xfer_end(struct tftp_xfer *x, enum tftp_stat why)
 {
 	struct io_uring_sqe *sqe;
 
 	stats[why]++;
+	/* both ends: the last ACK seen here, or XB_EV_TFTP_DONE from XDP */
+	if (why == TFTP_STAT_COMPLETED)
+		xfer_phase(x);
 	if (x->xdp && hot_current(x->srv))
 		xdp_ctl_tftp_sess_del(x->srv->xdp, &x->xkey);
 	x->xdp = 0;
@@ -1328,6 +1349,8 @@ static void handle_request(struct tftp_listener *ln,
 	x->peer = *from;
 	x->size = st.st_size;
 	x->mtime = st.st_mtim;
+	snprintf(x->name, sizeof(x->name), "%.*s", (int)sizeof(x->name) - 1,
+		 rq->name);
 	pr_debug("tftp: %s:%u gets '%s' (%llu bytes)",
 		 inet_ntoa(from->sin_addr), ntohs(from->sin_port), rq->name,
 		 (unsigned long long)x->size);
