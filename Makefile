@@ -133,7 +133,8 @@ $(B)/xboot-agent: $(AGENT_OBJ) $(LIB_OBJ)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -static -o $@ $^ $(AGENT_LDLIBS)
 
-$(B)/xbootctl: $(XBOOTCTL_OBJ) $(B)/obj/userspace/xbootd/kcache.o $(LIB_OBJ)
+$(B)/xbootctl: $(XBOOTCTL_OBJ) $(B)/obj/userspace/xbootd/kcache.o \
+		$(B)/obj/userspace/xbootd/image_store.o $(LIB_OBJ)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

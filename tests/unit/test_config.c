@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "image_store.h"
 #include "xboot/agent.h"
 #include "log.h"
 
@@ -102,6 +103,9 @@ static const struct {
 	{ "http-port=65536", "http-port: '65536' is not a port number" },
 	{ "http-root=srv/http", "http-root: 'srv/http' is not an absolute path" },
 	{ "state-dir=var/lib/xboot", "state-dir: 'var/lib/xboot' is not an absolute path" },
+	{ "image-dir=images", "image-dir: 'images' is not an absolute path" },
+	{ "image-dir=", "image-dir: empty value" },
+	{ "image-dir", "image-dir: missing '=VALUE'" },
 	{ "control-socket=/run/xboot/"
 	  "0123456789012345678901234567890123456789012345678901234567890123"
 	  "0123456789012345678901234567890123456789",
@@ -184,6 +188,7 @@ static void test_good_lines(void **state)
 			  "tftp-root=/srv/tftp2\n"
 			  "http-port=8081\n"
 			  "state-dir=/tmp/xb\n"
+			  "image-dir=/srv/xboot/images\n"
 			  "control-socket=/tmp/xb/ctl.sock\n"
 			  "xdp=generic\n"
 			  "server-address=10.0.0.1\n"
@@ -229,6 +234,7 @@ static void test_good_lines(void **state)
 	assert_string_equal(cfg.tftp_root, "/srv/tftp2");
 	assert_int_equal(cfg.http_port, 8081);
 	assert_string_equal(cfg.state_dir, "/tmp/xb");
+	assert_string_equal(cfg.image_dir, "/srv/xboot/images");
 	assert_string_equal(cfg.control_socket, "/tmp/xb/ctl.sock");
 	assert_int_equal(cfg.xdp, CFG_XDP_GENERIC);
 	assert_int_equal(cfg.server_addr.s_addr, ip("10.0.0.1").s_addr);
@@ -239,6 +245,8 @@ static void test_good_lines(void **state)
 	assert_string_equal(cfg.agent_ca, "/etc/xboot/ca.pem");
 	assert_int_equal(cfg.agent_enrol_ttl, 2 * 3600);
 	assert_int_equal(config_validate(&cfg, &err), 0);
+	/* given: not replaced by the default under state-dir */
+	assert_string_equal(cfg.image_dir, "/srv/xboot/images");
 	assert_int_equal(config_set(&cfg, "agent-port", "0", NULL, &err), 0);
 	assert_int_equal(cfg.agent_port, 0); /* the service off */
 	config_free(&cfg);
@@ -256,6 +264,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.agent_port, XBA_PORT);
 	assert_int_equal(cfg.agent_enrol_ttl, 3600);
 	assert_string_equal(cfg.agent_cert, ""); /* our own CA */
+	assert_string_equal(cfg.image_dir, ""); /* until config_validate() */
 	config_free(&cfg);
 }
 
@@ -409,6 +418,56 @@ static void test_validate(void **state)
 		       "agent-ca needs agent-cert and agent-key");
 }
 
+/* image-dir: STATE-DIR/images unless given, on the command line too. */
+static void test_image_dir(void **state)
+{
+	char *argv[] = { "xbootd", "--interface=eth1",
+			 "--dhcp-range=10.0.0.100,10.0.0.200",
+			 "--state-dir=/var/lib/xb2", NULL, NULL };
+	char *long_dir = malloc(CFG_PATH_MAX);
+	struct cfg_error err = { "" };
+	struct config cfg;
+
+	config_init(&cfg);
+	if (config_from_args(&cfg, 4, argv, &err) ||
+	    config_validate(&cfg, &err))
+		fail_msg("%s", err.msg);
+	assert_string_equal(cfg.image_dir, "/var/lib/xb2/" IMAGE_STORE_SUBDIR);
+	config_free(&cfg);
+
+	argv[4] = "--image-dir=/srv/images";
+	config_init(&cfg);
+	if (config_from_args(&cfg, 5, argv, &err) ||
+	    config_validate(&cfg, &err))
+		fail_msg("%s", err.msg);
+	assert_string_equal(cfg.image_dir, "/srv/images");
+	config_free(&cfg);
+
+	expect_args_error(5, (char *[]){ "xbootd", "--interface=eth1",
+					 "--dhcp-range=10.0.0.100,10.0.0.200",
+					 "--image-dir", "rel/images" },
+			  "--image-dir: 'rel/images' is not an absolute path");
+
+	/* a state-dir that leaves no room for "/images" wants image-dir */
+	assert_non_null(long_dir);
+	memset(long_dir, 'x', CFG_PATH_MAX - 1);
+	long_dir[0] = '/';
+	long_dir[CFG_PATH_MAX - 4] = '\0';
+	config_init(&cfg);
+	assert_int_equal(config_set(&cfg, "interface", "eth1", NULL, &err), 0);
+	assert_int_equal(config_set(&cfg, "dhcp-range", "10.0.0.100,10.0.0.200",
+				    NULL, &err), 0);
+	assert_int_equal(config_set(&cfg, "state-dir", long_dir, NULL, &err),
+			 0);
+	assert_int_equal(config_validate(&cfg, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "give image-dir"));
+	assert_int_equal(config_set(&cfg, "image-dir", "/srv/images", NULL,
+				    &err), 0);
+	assert_int_equal(config_validate(&cfg, &err), 0);
+	config_free(&cfg);
+	free(long_dir);
+}
+
 static void test_resolve(void **state)
 {
 	struct in_addr addr[2] = { ip("10.0.0.1"), ip("10.7.0.1") };
@@ -512,6 +571,7 @@ int main(void)
 		cmocka_unit_test(test_args_errors),
 		cmocka_unit_test(test_help),
 		cmocka_unit_test(test_validate),
+		cmocka_unit_test(test_image_dir),
 		cmocka_unit_test(test_resolve),
 		cmocka_unit_test(test_many_hosts),
 		cmocka_unit_test(test_class_names),

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The control API's HTTP request parser (a table of good and bad requests),
- * its JSON responses for an idle daemon, and the agent routes (machines,
- * jobs, events) on a real machines store.
+ * its JSON responses for an idle daemon, the agent routes (machines,
+ * jobs, events) on a real machines store, and the image routes on a real
+ * image store.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -12,11 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <cmocka.h>
 #include <json-c/json.h>
 
 #include "control.h"
+#include "image_store.h"
 #include "machines.h"
 #include "xbootd.h"
 
@@ -299,6 +302,7 @@ static void test_responses(void **state)
 	assert_true(json_object_object_get_ex(o, "agents", &v));
 	assert_int_equal(int_of(v, "port"), 0);
 	assert_int_equal(int_of(v, "active"), 0);
+	assert_string_equal(str_of(o, "image_dir"), "");
 	json_object_put(o);
 
 	o = response(&d, "/stats", 200);
@@ -321,6 +325,9 @@ static void test_responses(void **state)
 	expect_error(response(&d, "/machines", 503), "machines store");
 	expect_error(response(&d, "/events?after=0", 503), "machines store");
 	expect_error(post(&d, "/jobs", "{}", 503), "machines store");
+	/* no image store either */
+	expect_error(response(&d, "/images", 503), "image store");
+	expect_error(response(&d, "/images/disk1", 503), "image store");
 
 	resp = control_response(&d, 405, NULL, &len);
 	assert_non_null(resp);
@@ -560,6 +567,151 @@ static void test_events(void **state)
 	expect_error(response(d, "/events?max=z", 400), "max");
 }
 
+/* ---- the image routes, on a real image store ---- */
+
+#define IMG_CHUNK (64 * 1024)
+
+/* NAME from 3 chunks: data, zeros (a hole), data; source MAC mac. */
+static void image_make(struct image_store *st, const char *name,
+		       const uint8_t *mac)
+{
+	struct image_meta meta = { .size = 3 * IMG_CHUNK - 100,
+				   .capture_time = 1700000000 };
+	struct image_store_tx *tx;
+	struct image_err e = { "" };
+	uint8_t *buf = calloc(1, IMG_CHUNK);
+	int i;
+
+	assert_non_null(buf);
+	if (mac)
+		memcpy(meta.mac, mac, XBI_MAC_LEN);
+	if (image_store_create(st, name, &meta, IMG_CHUNK, 1, 1, &tx, &e))
+		fail_msg("create %s: %s", name, e.msg);
+	for (i = 0; i < 3; i++) {
+		memset(buf, i == 1 ? 0 : 'a' + i, IMG_CHUNK);
+		if (image_writer_put(image_store_tx_writer(tx), i, buf,
+				     i == 2 ? IMG_CHUNK - 100 : IMG_CHUNK, &e))
+			fail_msg("put %s: %s", name, e.msg);
+	}
+	if (image_store_publish(tx, &e))
+		fail_msg("publish %s: %s", name, e.msg);
+	free(buf);
+}
+
+static struct json_object *image_at(struct json_object *o, size_t i)
+{
+	struct json_object *arr;
+
+	assert_true(json_object_object_get_ex(o, "images", &arr));
+	assert_true(i < json_object_array_length(arr));
+	return json_object_array_get_idx(arr, i);
+}
+
+static void test_images(void **state)
+{
+	static const uint8_t mac[6] = { 0x52, 0x54, 0, 0xab, 0xcd, 0xef };
+	struct fixture *f = *state;
+	struct xbootd *d = &f->d;
+	struct image_err e = { "" };
+	struct json_object *o, *im, *v;
+	char dir[128], path[160], name65[80];
+	FILE *fp;
+
+	snprintf(dir, sizeof(dir), "%s/images", f->dir);
+	if (image_store_open(&d->images, dir, &e))
+		fail_msg("%s", e.msg);
+
+	o = response(d, "/status", 200);
+	assert_string_equal(str_of(o, "image_dir"), dir);
+	json_object_put(o);
+	o = response(d, "/images", 200);
+	assert_string_equal(str_of(o, "image_dir"), dir);
+	assert_true(json_object_object_get_ex(o, "images", &v));
+	assert_int_equal(json_object_array_length(v), 0);
+	json_object_put(o);
+
+	/* written beside the daemon (as xbootctl does): listed at once */
+	image_make(d->images, "web", NULL);
+	image_make(d->images, "captured", mac);
+	o = response(d, "/images", 200);
+	im = image_at(o, 1); /* by name: captured, web */
+	assert_string_equal(str_of(im, "name"), "web");
+	assert_false(json_object_get_boolean(
+		json_object_object_get(im, "broken")));
+	assert_int_equal(int_of(im, "size"), 3 * IMG_CHUNK - 100);
+	assert_int_equal(int_of(im, "chunks"), 3);
+	assert_int_equal(int_of(im, "holes"), 1);
+	assert_int_equal(int_of(im, "chunk_size"), IMG_CHUNK);
+	assert_true(int_of(im, "stored") > 0);
+	assert_true(int_of(im, "stored") < IMG_CHUNK);
+	assert_string_equal(str_of(im, "ptable"), "none");
+	assert_int_equal(int_of(im, "level"), 1);
+	assert_int_equal(int_of(im, "captured"), 1700000000);
+	assert_true(json_object_object_get_ex(im, "source", &v));
+	assert_null(v); /* from a file: no machine */
+	assert_int_equal(strlen(str_of(im, "sha256")), 64);
+	im = image_at(o, 0);
+	assert_string_equal(str_of(im, "name"), "captured");
+	assert_string_equal(str_of(im, "source"), "52:54:00:ab:cd:ef");
+	json_object_put(o);
+
+	o = response(d, "/images/web", 200);
+	assert_true(json_object_object_get_ex(o, "image", &im));
+	assert_string_equal(str_of(im, "name"), "web");
+	assert_int_equal(int_of(im, "holes"), 1);
+	json_object_put(o);
+
+	/* a broken image is listed with why, not hidden */
+	snprintf(path, sizeof(path), "%s/junk", dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/junk/manifest", dir);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs("not a manifest", fp);
+	fclose(fp);
+	o = response(d, "/images", 200);
+	im = image_at(o, 1);
+	assert_string_equal(str_of(im, "name"), "junk");
+	assert_true(json_object_get_boolean(
+		json_object_object_get(im, "broken")));
+	assert_true(strlen(str_of(im, "error")) > 0);
+	assert_false(json_object_object_get_ex(im, "size", NULL));
+	json_object_put(o);
+	o = response(d, "/images/junk", 200);
+	assert_true(json_object_object_get_ex(o, "image", &im));
+	assert_true(json_object_get_boolean(
+		json_object_object_get(im, "broken")));
+	json_object_put(o);
+
+	/* staging directories are never listed */
+	snprintf(path, sizeof(path), "%s/.staging-x.000000", dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	o = response(d, "/images", 200);
+	assert_true(json_object_object_get_ex(o, "images", &v));
+	assert_int_equal(json_object_array_length(v), 3);
+	json_object_put(o);
+
+	expect_error(response(d, "/images/nope", 404), "no image nope");
+	expect_error(response(d, "/images/.staging-x.000000", 400),
+		     "bad image name");
+	expect_error(response(d, "/images/a%2Fb", 400), "bad image name");
+	memset(name65, 'n', 65);
+	name65[65] = '\0';
+	snprintf(path, sizeof(path), "/images/%s", name65);
+	expect_error(response(d, path, 404), "not found");
+	name65[64] = '\0'; /* 64 is the longest name: a valid one */
+	snprintf(path, sizeof(path), "/images/%s", name65);
+	expect_error(response(d, path, 404), "no image");
+	expect_error(response(d, "/images/web/chunks", 404), "not found");
+	expect_error(post(d, "/images", "", 405), "use GET");
+	expect_error(post(d, "/images/web", "", 405), "use GET");
+
+	assert_int_equal(image_store_remove(d->images, "web", &e), 0);
+	expect_error(response(d, "/images/web", 404), "no image web");
+	image_store_close(d->images);
+	d->images = NULL;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -573,6 +725,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_machines, setup_store,
 						teardown_store),
 		cmocka_unit_test_setup_teardown(test_events, setup_store,
+						teardown_store),
+		cmocka_unit_test_setup_teardown(test_images, setup_store,
 						teardown_store),
 	};
 

@@ -3,7 +3,9 @@
  * xbootctl: the admin CLI. One HTTP request over xbootd's control socket
  * per command (control.h is the API); the JSON answer is printed as it is
  * (--json) or as a table. The `cache` commands talk to xboot.ko itself over
- * generic netlink (kcache.h), so they work with or without xbootd.
+ * generic netlink (kcache.h), so they work with or without xbootd. The
+ * image commands work on the image store themselves (image_store.h): the
+ * store's directory comes from xbootd's GET /status, or --image-dir.
  *
  *   xbootctl [--control-socket=PATH] [--json] status|leases|stats
  *   xbootctl [--json] machines | machine MAC [disconnect|forget-token]
@@ -12,6 +14,11 @@
  *   xbootctl [--json] job add MAC TYPE [ARGS...] [--timeout=S]
  *            [--step=pre|image|post|final] [--script-file=FILE|-]
  *   xbootctl [--json] watch [--count=N] [--for=SECONDS] [--after=SEQ]
+ *   xbootctl [--json] [--image-dir=DIR] images
+ *   xbootctl [--json] [--image-dir=DIR] image import RAWFILE NAME
+ *            [--chunk-size=SIZE] [--level=N] [--threads=N]
+ *   xbootctl [--json] [--image-dir=DIR] image export NAME FILE |
+ *            image verify NAME | image rm NAME
  *   xbootctl [--json] cache list|stats
  *   xbootctl cache add [--replace] PATH
  *   xbootctl cache del ID|PATH
@@ -24,17 +31,23 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 #include <json-c/json.h>
+#include <openssl/evp.h>
 
 #include "config.h"
+#include "image_store.h"
 #include "kcache.h"
 #include "xboot/agent.h"
 
@@ -59,6 +72,11 @@ struct opts {
 	const char *count;
 	const char *for_s;
 	const char *after;
+	/* images */
+	const char *image_dir;
+	const char *chunk_size;
+	const char *level;
+	const char *threads;
 };
 
 static void usage(FILE *out)
@@ -87,8 +105,16 @@ static void usage(FILE *out)
 		"  cache list       files in xboot.ko's page-cache block cache\n"
 		"  cache add PATH   register a file (relative: to the current directory)\n"
 		"  cache del ID|PATH  unregister a file\n"
-		"  cache stats      xboot.ko's counters\n\n"
-		"The cache commands talk to xboot.ko directly and need CAP_NET_ADMIN.\n\n"
+		"  cache stats      xboot.ko's counters\n"
+		"  images           every image: NAME SIZE STORED RATIO CHUNKS PTABLE CAPTURED SOURCE\n"
+		"  image import RAWFILE NAME  a raw disk image (file or block device) into the store\n"
+		"  image export NAME FILE     the image back to raw bytes in FILE (a file or a\n"
+		"                   block device), byte-identical to what was imported\n"
+		"  image verify NAME  read every chunk and check its hashes, then the image's\n"
+		"  image rm NAME    remove the image\n\n"
+		"The cache commands talk to xboot.ko directly and need CAP_NET_ADMIN.\n"
+		"The image commands read and write the image store themselves; its directory\n"
+		"comes from the running xbootd (its image-dir), or --image-dir without it.\n\n"
 		"Options:\n"
 		"  --control-socket=PATH  xbootd's socket (default %s)\n"
 		"  --json                 print the answer as JSON (watch: one event per line)\n"
@@ -100,9 +126,14 @@ static void usage(FILE *out)
 		"  --after=SEQ            watch: start after event SEQ (0: every event kept)\n"
 		"                         instead of now\n"
 		"  --replace              cache add: replace an entry of the same path\n"
+		"  --image-dir=DIR        the image store, instead of asking xbootd\n"
+		"  --chunk-size=SIZE      image import: chunk size, 64K to 64M, a power of two\n"
+		"                         (default 4M)\n"
+		"  --level=N              image import: zstd level, %d to %d (default 3)\n"
+		"  --threads=N            image import: zstd worker threads per chunk\n"
 		"  --                     what follows are arguments, even if they start with -\n"
 		"  -h, --help             this text\n",
-		XBOOTD_DEFAULT_CONTROL_SOCKET);
+		XBOOTD_DEFAULT_CONTROL_SOCKET, XBI_LEVEL_MIN, XBI_LEVEL_MAX);
 }
 
 /* cache list|stats, cache add PATH, cache del ID|PATH */
@@ -150,6 +181,33 @@ static int job_args_check(const struct opts *o)
 	return 0;
 }
 
+/* image import RAWFILE NAME | image export NAME FILE | image verify|rm NAME */
+static int image_args_check(const struct opts *o)
+{
+	const char *sub = o->nargs ? o->args[0] : "";
+	const char *use;
+	int want;
+
+	if (!strcmp(sub, "import")) {
+		want = 3;
+		use = "image import RAWFILE NAME";
+	} else if (!strcmp(sub, "export")) {
+		want = 3;
+		use = "image export NAME FILE";
+	} else if (!strcmp(sub, "verify") || !strcmp(sub, "rm")) {
+		want = 2;
+		use = !strcmp(sub, "rm") ? "image rm NAME" : "image verify NAME";
+	} else {
+		fprintf(stderr, "xbootctl: image: import, export, verify or rm\n");
+		return -1;
+	}
+	if (o->nargs != want) {
+		fprintf(stderr, "xbootctl: %s\n", use);
+		return -1;
+	}
+	return 0;
+}
+
 /* How many arguments each command takes, at least and at most. */
 static const struct {
 	const char *name;
@@ -157,7 +215,7 @@ static const struct {
 } commands[] = {
 	{ "status", 0, 0 },	{ "leases", 0, 0 },   { "stats", 0, 0 },
 	{ "machines", 0, 0 },	{ "machine", 1, 2 },  { "enrol", 1, 1 },
-	{ "jobs", 0, 1 },	{ "watch", 0, 0 },
+	{ "jobs", 0, 1 },	{ "watch", 0, 0 },    { "images", 0, 0 },
 };
 
 static int command_args_check(const struct opts *o)
@@ -168,6 +226,8 @@ static int command_args_check(const struct opts *o)
 		return cache_args_check(o);
 	if (!strcmp(o->command, "job"))
 		return job_args_check(o);
+	if (!strcmp(o->command, "image"))
+		return image_args_check(o);
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(o->command, commands[i].name))
 			continue;
@@ -245,7 +305,14 @@ static int parse_args(int argc, char **argv, struct opts *o)
 				     &o->script_file) ||
 			   opt_value(argc, argv, &i, "--count", &o->count) ||
 			   opt_value(argc, argv, &i, "--for", &o->for_s) ||
-			   opt_value(argc, argv, &i, "--after", &o->after)) {
+			   opt_value(argc, argv, &i, "--after", &o->after) ||
+			   opt_value(argc, argv, &i, "--image-dir",
+				     &o->image_dir) ||
+			   opt_value(argc, argv, &i, "--chunk-size",
+				     &o->chunk_size) ||
+			   opt_value(argc, argv, &i, "--level", &o->level) ||
+			   opt_value(argc, argv, &i, "--threads",
+				     &o->threads)) {
 			continue;
 		} else {
 			fprintf(stderr, "xbootctl: unexpected '%s' (see --help)\n",
@@ -522,6 +589,8 @@ static void print_status(struct json_object *o)
 		else
 			printf("agents: off\n");
 	}
+	if (*get_str(o, "image_dir") == '/')
+		printf("images: %s\n", get_str(o, "image_dir"));
 }
 
 static void print_leases(struct json_object *o)
@@ -1152,11 +1221,12 @@ static int cmd_job(const struct opts *o)
 
 /* ---- watch ---- */
 
-static volatile sig_atomic_t watch_stop;
+/* SIGINT or SIGTERM: watch stops, an image operation gives up cleanly */
+static volatile sig_atomic_t interrupted;
 
 static void on_sigint(int sig)
 {
-	watch_stop = 1;
+	interrupted = 1;
 }
 
 static int watch_print(const struct opts *o, struct json_object *e)
@@ -1266,10 +1336,10 @@ static int cmd_watch(const struct opts *o)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	while (left && !watch_stop) {
+	while (left && !interrupted) {
 		/* xbootd may be restarting: keep asking until the end */
 		watch_poll(o, &seq, &left);
-		if (!left || watch_stop)
+		if (!left || interrupted)
 			break;
 		wait = WATCH_POLL_MS / 1000.0;
 		if (secs >= 0) {
@@ -1282,6 +1352,745 @@ static int cmd_watch(const struct opts *o)
 		usleep((useconds_t)(wait * 1e6));
 	}
 	return 0;
+}
+
+/* --- images: the store, read and written here ------------------------------ */
+
+/*
+ * Import, export and verify move gigabytes, so they run here and not in
+ * xbootd, whose one loop must keep answering DHCP. They go through the
+ * image store (image_store.h) as xbootd would: a new image is written in a
+ * locked staging directory and appears under its name by one rename, so
+ * xbootd's GET /images (which reads the directory on each request) lists
+ * it at once and never half-made, and xbootd's start-up sweep leaves a
+ * running import alone.
+ */
+
+/* The store's directory: --image-dir, else the running xbootd's. */
+#define NO_XBOOTD_HINT \
+	"xbootctl: without xbootd, name the image store with --image-dir=DIR\n"
+
+static int image_dir_get(const struct opts *o, char *out, size_t size)
+{
+	struct json_object *j;
+	const char *dir;
+	int ret = 0, status;
+
+	if (o->image_dir) {
+		snprintf(out, size, "%s", o->image_dir);
+		return 0;
+	}
+	j = api(o, "GET", "/status", NULL, &status);
+	if (!j) {
+		if (!status)
+			fprintf(stderr, NO_XBOOTD_HINT);
+		return -1;
+	}
+	dir = get_str(j, "image_dir");
+	if (*dir == '/') {
+		snprintf(out, size, "%s", dir);
+	} else {
+		fprintf(stderr, "xbootctl: this xbootd names no image store: give --image-dir=DIR\n");
+		ret = -1;
+	}
+	json_object_put(j);
+	return ret;
+}
+
+/* Only an import may create the store's directory: a mistyped
+ * --image-dir should not leave an empty store behind. */
+static int images_open(const struct opts *o, bool create,
+		       struct image_store **s)
+{
+	struct image_err e = { "" };
+	char dir[PATH_MAX];
+	struct stat st;
+
+	if (image_dir_get(o, dir, sizeof(dir)))
+		return -1;
+	if (!create && (stat(dir, &st) || !S_ISDIR(st.st_mode))) {
+		fprintf(stderr, "xbootctl: no image store at %s\n", dir);
+		return -1;
+	}
+	if (image_store_open(s, dir, &e)) {
+		fprintf(stderr, "xbootctl: image store %s: %s\n", dir, e.msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* "image NAME: why", unless the store's message names the image itself. */
+static int image_err(const char *name, const char *msg)
+{
+	char own[XBI_NAME_MAX + 16];
+	const char *m = msg;
+	size_t n;
+
+	if (!strncmp(m, "no ", 3))
+		m += 3;
+	n = snprintf(own, sizeof(own), "image %s", name);
+	if (!strncmp(m, own, n) && (!m[n] || m[n] == ' ' || m[n] == ':'))
+		fprintf(stderr, "xbootctl: %s\n", msg);
+	else
+		fprintf(stderr, "xbootctl: image %s: %s\n", name, msg);
+	return 1;
+}
+
+/* The same object as xbootd's GET /images (control.h). */
+static struct json_object *image_info_json(const struct image_info *in)
+{
+	static const uint8_t zero_mac[XBI_MAC_LEN];
+	struct json_object *o = json_object_new_object();
+	char mac[18], hex[2 * XBI_SHA256_LEN + 1];
+	const uint8_t *m = in->meta.mac;
+	int i;
+
+	json_object_object_add(o, "name", json_object_new_string(in->name));
+	json_object_object_add(o, "broken",
+			       json_object_new_boolean(!!in->error[0]));
+	if (in->error[0]) {
+		json_object_object_add(o, "error",
+				       json_object_new_string(in->error));
+		return o;
+	}
+	json_object_object_add(o, "size", json_object_new_int64(in->meta.size));
+	json_object_object_add(o, "stored",
+			       json_object_new_int64(in->data_size));
+	json_object_object_add(o, "chunks",
+			       json_object_new_int64(in->n_chunks));
+	json_object_object_add(o, "holes", json_object_new_int64(in->n_holes));
+	json_object_object_add(o, "chunk_size",
+			       json_object_new_int64(in->chunk_size));
+	json_object_object_add(o, "ptable", json_object_new_string(
+			       image_ptable_name(in->meta.ptable)));
+	json_object_object_add(o, "level",
+			       json_object_new_int64(in->meta.level));
+	json_object_object_add(o, "captured",
+			       json_object_new_int64(in->meta.capture_time));
+	snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1],
+		 m[2], m[3], m[4], m[5]);
+	json_object_object_add(o, "source",
+			       memcmp(m, zero_mac, XBI_MAC_LEN) ?
+				       json_object_new_string(mac) : NULL);
+	for (i = 0; i < XBI_SHA256_LEN; i++)
+		snprintf(hex + 2 * i, 3, "%02x", in->sha256[i]);
+	json_object_object_add(o, "sha256", json_object_new_string(hex));
+	return o;
+}
+
+static void image_info_from(const struct image_handle *h, const char *name,
+			    struct image_info *in)
+{
+	memset(in, 0, sizeof(*in));
+	snprintf(in->name, sizeof(in->name), "%s", name);
+	in->meta = h->m.meta;
+	in->chunk_size = h->m.chunk_size;
+	in->n_chunks = h->m.n_chunks;
+	in->n_holes = h->m.n_holes;
+	in->data_size = h->m.data_size;
+	memcpy(in->sha256, h->m.sha256, XBI_SHA256_LEN);
+}
+
+/* "3.4x": how much smaller the store's copy is; "-" for all holes. */
+static const char *fmt_ratio(struct json_object *im, char *buf, size_t size)
+{
+	int64_t stored = get_int(im, "stored");
+
+	if (stored <= 0)
+		return "-";
+	snprintf(buf, size, "%.1fx", (double)get_int(im, "size") / stored);
+	return buf;
+}
+
+static void print_images(struct json_object *o)
+{
+	char sz[16], st[16], ratio[16], when[32];
+	struct json_object *arr, *im;
+	size_t i, n = 0;
+
+	printf("%-24s  %7s  %7s  %6s  %7s  %-6s  %-19s  %s\n", "NAME", "SIZE",
+	       "STORED", "RATIO", "CHUNKS", "PTABLE", "CAPTURED", "SOURCE");
+	if (json_object_object_get_ex(o, "images", &arr))
+		n = json_object_array_length(arr);
+	for (i = 0; i < n; i++) {
+		im = json_object_array_get_idx(arr, i);
+		if (get_int(im, "broken")) {
+			printf("%-24s  broken: %s\n", get_str(im, "name"),
+			       get_str(im, "error"));
+			continue;
+		}
+		printf("%-24s  %7s  %7s  %6s  %7lld  %-6s  %-19s  %s\n",
+		       get_str(im, "name"),
+		       fmt_bytes(get_int(im, "size"), sz, sizeof(sz)),
+		       fmt_bytes(get_int(im, "stored"), st, sizeof(st)),
+		       fmt_ratio(im, ratio, sizeof(ratio)),
+		       (long long)get_int(im, "chunks"), get_str(im, "ptable"),
+		       fmt_stamp(im, "captured", when, sizeof(when)),
+		       has_value(im, "source") ? get_str(im, "source") :
+						 "file");
+	}
+	printf("%zu image%s in %s\n", n, n == 1 ? "" : "s",
+	       get_str(o, "image_dir"));
+}
+
+/* xbootctl images: from xbootd, or from --image-dir without it. */
+static int cmd_images(const struct opts *o)
+{
+	struct json_object *j, *arr;
+	struct image_store *s;
+	struct image_info *v;
+	size_t i, n;
+	int ret;
+
+	if (!o->image_dir) {
+		j = api(o, "GET", "/images", NULL, &ret);
+		if (!j && !ret)
+			fprintf(stderr, NO_XBOOTD_HINT);
+		if (!j)
+			return 1;
+		goto print;
+	}
+	if (images_open(o, false, &s))
+		return 1;
+	ret = image_store_list(s, &v, &n);
+	if (ret) {
+		fprintf(stderr, "xbootctl: image store %s: %s\n",
+			image_store_path(s), strerror(-ret));
+		image_store_close(s);
+		return 1;
+	}
+	j = json_object_new_object();
+	arr = json_object_new_array();
+	for (i = 0; i < n; i++)
+		json_object_array_add(arr, image_info_json(&v[i]));
+	free(v);
+	json_object_object_add(j, "image_dir", json_object_new_string(
+			       image_store_path(s)));
+	json_object_object_add(j, "images", arr);
+	image_store_close(s);
+print:
+	if (o->json)
+		print_json(j);
+	else
+		print_images(j);
+	json_object_put(j);
+	return 0;
+}
+
+/* Progress on stderr, when it is a terminal: bytes, rate and ETA. */
+struct progress {
+	const char *what;
+	const char *name;
+	uint64_t total, done;
+	double start, last;
+	bool on, shown;
+};
+
+static void progress_init(struct progress *p, const char *what,
+			  const char *name, uint64_t total)
+{
+	memset(p, 0, sizeof(*p));
+	p->what = what;
+	p->name = name;
+	p->total = total;
+	p->on = isatty(STDERR_FILENO);
+	p->start = mono_s();
+}
+
+static void progress_show(struct progress *p, uint64_t done)
+{
+	char a[16], b[16], r[16], eta[32] = "-";
+	double now = mono_s(), rate;
+
+	p->done = done;
+	if (!p->on || (now - p->last < 0.25 && done < p->total))
+		return;
+	p->last = now;
+	rate = now > p->start ? done / (now - p->start) : 0;
+	if (rate > 0 && done < p->total)
+		fmt_duration((p->total - done) / rate, eta, sizeof(eta));
+	fprintf(stderr, "\r%s %s: %s of %s (%3d%%), %s/s, ETA %s   ", p->what,
+		p->name, fmt_bytes(done, a, sizeof(a)),
+		fmt_bytes(p->total, b, sizeof(b)),
+		p->total ? (int)(done * 100 / p->total) : 100,
+		fmt_bytes(rate, r, sizeof(r)), eta);
+	p->shown = true;
+}
+
+/* Ends the progress line, so what follows starts on its own. */
+static void progress_end(struct progress *p)
+{
+	if (p->shown)
+		fputc('\n', stderr);
+	p->shown = false;
+}
+
+static int parse_int_opt(const char *name, const char *v, long min, long max,
+			 long *out)
+{
+	char *end;
+
+	if (!v)
+		return 0;
+	errno = 0;
+	*out = strtol(v, &end, 10);
+	if (errno || end == v || *end || *out < min || *out > max) {
+		fprintf(stderr, "xbootctl: %s: '%s' is not a number from %ld to %ld\n",
+			name, v, min, max);
+		return -1;
+	}
+	return 0;
+}
+
+/* 4194304, 4096K, 4M or 4MiB; the writer checks it is a power of two. */
+static int parse_chunk_size(const char *v, uint32_t *out)
+{
+	unsigned long long n;
+	char *end;
+
+	*out = 0;
+	if (!v)
+		return 0;
+	errno = 0;
+	n = isdigit((unsigned char)*v) ? strtoull(v, &end, 10) : 0;
+	if (!errno && n) {
+		if (*end == 'K' || *end == 'k')
+			n <<= 10, end++;
+		else if (*end == 'M' || *end == 'm')
+			n <<= 20, end++;
+		if (!strcmp(end, "iB") || !strcmp(end, "B"))
+			end += strlen(end);
+	}
+	if (errno || !n || *end || n > UINT32_MAX) {
+		fprintf(stderr, "xbootctl: --chunk-size: '%s' is not a size (like 4M, 1M, 64K)\n",
+			v);
+		return -1;
+	}
+	*out = n;
+	return 0;
+}
+
+/* A file's length or a block device's size. */
+static int raw_size(int fd, uint64_t *size, struct image_err *e)
+{
+	struct stat st;
+
+	if (fstat(fd, &st))
+		return image_fail(e, -errno, "stat: %s", strerror(errno));
+	if (S_ISREG(st.st_mode)) {
+		*size = st.st_size;
+		return 0;
+	}
+	if (S_ISBLK(st.st_mode)) {
+		if (ioctl(fd, BLKGETSIZE64, size))
+			return image_fail(e, -errno, "device size: %s",
+					  strerror(errno));
+		return 0;
+	}
+	return image_fail(e, -EINVAL, "neither a file nor a block device");
+}
+
+static int pread_all(int fd, void *buf, size_t len, uint64_t off,
+		     struct image_err *e)
+{
+	ssize_t n;
+
+	while (len) {
+		n = pread(fd, buf, len, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return image_fail(e, -errno, "read at byte %llu: %s",
+					  (unsigned long long)off,
+					  strerror(errno));
+		if (!n)
+			return image_fail(e, -ENODATA,
+					  "the source ends early, at byte %llu",
+					  (unsigned long long)off);
+		buf = (char *)buf + n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off,
+		      struct image_err *e)
+{
+	ssize_t n;
+
+	while (len) {
+		n = pwrite(fd, buf, len, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return image_fail(e, n ? -errno : -EIO,
+					  "write at byte %llu: %s",
+					  (unsigned long long)off,
+					  n ? strerror(errno) : "no progress");
+		buf = (const char *)buf + n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static void on_interrupt(int sig)
+{
+	interrupted = 1;
+}
+
+/* SIGINT and SIGTERM end a long operation cleanly (no staging left). */
+static void catch_interrupts(void)
+{
+	struct sigaction sa = { .sa_handler = on_interrupt };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+/* Every chunk of the source into the staged image's writer. */
+static int import_chunks(struct image_store_tx *tx, int fd, uint64_t size,
+			 struct progress *p, struct image_err *e)
+{
+	struct image_writer *w = image_store_tx_writer(tx);
+	uint32_t cs = image_writer_chunk_size(w);
+	uint8_t *buf = malloc(cs);
+	uint64_t off;
+	size_t len;
+	int err = 0;
+
+	if (!buf)
+		return image_fail(e, -ENOMEM, "out of memory");
+	for (off = 0; off < size && !err; off += len) {
+		len = size - off < cs ? size - off : cs;
+		err = pread_all(fd, buf, len, off, e);
+		if (!err)
+			err = image_writer_put(w, off / cs, buf, len, e);
+		if (!err && interrupted)
+			err = image_fail(e, -EINTR, "interrupted");
+		progress_show(p, off + len);
+	}
+	free(buf);
+	return err;
+}
+
+static void print_image_summary(const char *verb, const struct image_info *in)
+{
+	char sz[16], st[16], cs[16], ratio[16] = "-";
+	int i;
+
+	if (in->data_size)
+		snprintf(ratio, sizeof(ratio), "%.1fx",
+			 (double)in->meta.size / in->data_size);
+	printf("%s %s: %s in %u chunks of %s (%u hole%s), stored %s (%s), partition table %s\n",
+	       verb, in->name, fmt_bytes(in->meta.size, sz, sizeof(sz)),
+	       in->n_chunks, fmt_bytes(in->chunk_size, cs, sizeof(cs)),
+	       in->n_holes, in->n_holes == 1 ? "" : "s",
+	       fmt_bytes(in->data_size, st, sizeof(st)), ratio,
+	       image_ptable_name(in->meta.ptable));
+	printf("sha256 ");
+	for (i = 0; i < XBI_SHA256_LEN; i++)
+		printf("%02x", in->sha256[i]);
+	printf("\n");
+}
+
+/* The published image, read back from the store, as the answer. */
+static int import_report(const struct opts *o, struct image_store *s,
+			 const char *name)
+{
+	struct image_err e = { "" };
+	struct image_handle *h;
+	struct json_object *j;
+	struct image_info in;
+
+	if (image_store_image_open(s, name, &h, &e))
+		return image_err(name, e.msg);
+	image_info_from(h, name, &in);
+	image_handle_close(h);
+	if (!o->json) {
+		print_image_summary("imported", &in);
+		return 0;
+	}
+	j = json_object_new_object();
+	json_object_object_add(j, "image", image_info_json(&in));
+	print_json(j);
+	json_object_put(j);
+	return 0;
+}
+
+static int cmd_image_import(const struct opts *o)
+{
+	const char *src = o->args[1], *name = o->args[2];
+	struct image_err e = { "" };
+	struct image_meta meta = { 0 };
+	struct image_store_tx *tx;
+	struct image_store *s;
+	long level = 0, threads = 0;
+	struct progress p;
+	uint32_t chunk;
+	int fd, err;
+
+	if (parse_chunk_size(o->chunk_size, &chunk) ||
+	    parse_int_opt("--level", o->level, XBI_LEVEL_MIN, XBI_LEVEL_MAX,
+			  &level) ||
+	    parse_int_opt("--threads", o->threads, 0, 256, &threads))
+		return 1;
+	if (!image_name_valid(name))
+		return image_err(name, "bad name: use 1 to 64 of A-Z a-z 0-9 . _ -, not starting with '.'");
+	fd = open(src, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(e.msg, sizeof(e.msg), "%s: %s", src, strerror(errno));
+		return image_err(name, e.msg);
+	}
+	err = raw_size(fd, &meta.size, &e);
+	if (err) {
+		close(fd);
+		fprintf(stderr, "xbootctl: image %s: %s: %s\n", name, src,
+			e.msg);
+		return 1;
+	}
+	if (images_open(o, true, &s)) {
+		close(fd);
+		return 1;
+	}
+	meta.capture_time = time(NULL);
+	catch_interrupts();
+	err = image_store_create(s, name, &meta, chunk, level, threads, &tx,
+				 &e);
+	if (!err) {
+		progress_init(&p, "import", name, meta.size);
+		err = import_chunks(tx, fd, meta.size, &p, &e);
+		if (err)
+			image_store_abort(tx);
+		else
+			err = image_store_publish(tx, &e);
+		progress_end(&p);
+	}
+	close(fd);
+	if (err)
+		image_err(name, e.msg);
+	else
+		err = import_report(o, s, name);
+	image_store_close(s);
+	return err ? 1 : 0;
+}
+
+/*
+ * Reads every chunk, which checks its frame and both hashes against the
+ * manifest, and the whole image's SHA-256 at the end; with fd >= 0 writes
+ * each one there (holes only where the target is not sparse).
+ */
+static int image_walk(struct image_handle *h, int fd, bool sparse,
+		      struct progress *p, struct image_err *e)
+{
+	const struct image_manifest *m = &h->m;
+	uint8_t *comp, *raw, md[XBI_SHA256_LEN];
+	EVP_MD_CTX *sha = EVP_MD_CTX_new();
+	struct image_chunk c;
+	uint64_t off = 0;
+	uint32_t i;
+	int err = 0;
+
+	comp = malloc(image_frame_bound(m->chunk_size));
+	raw = malloc(m->chunk_size);
+	if (!comp || !raw || !sha ||
+	    !EVP_DigestInit_ex(sha, EVP_sha256(), NULL))
+		err = image_fail(e, -ENOMEM, "out of memory");
+	for (i = 0; !err && i < m->n_chunks; i++) {
+		image_chunk_get(m, i, &c);
+		err = image_handle_read_chunk(h, i, comp, raw, e);
+		if (!err && fd >= 0 && (c.clen || !sparse))
+			err = pwrite_all(fd, raw, c.len, off, e);
+		if (!err && interrupted)
+			err = image_fail(e, -EINTR, "interrupted at chunk %u",
+					 i);
+		EVP_DigestUpdate(sha, raw, c.len);
+		off += c.len;
+		progress_show(p, off);
+	}
+	if (!err) {
+		EVP_DigestFinal_ex(sha, md, NULL);
+		if (memcmp(md, m->sha256, XBI_SHA256_LEN))
+			err = image_fail(e, -EBADMSG,
+					 "every chunk is good but the image's SHA-256 does not match");
+	}
+	EVP_MD_CTX_free(sha);
+	free(comp);
+	free(raw);
+	return err;
+}
+
+/* A device is written in place; a regular file beside its target, then
+ * renamed over it, so a failed export leaves no half-written file. */
+static int export_open(const char *path, uint64_t size, char *tmp,
+		       size_t tmp_size, bool *direct, struct image_err *e)
+{
+	uint64_t dev_size;
+	struct stat st;
+	int fd;
+
+	*direct = !stat(path, &st) && !S_ISREG(st.st_mode);
+	if (*direct) {
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0)
+			return image_fail(e, -errno, "%s: %s", path,
+					  strerror(errno));
+		if (S_ISBLK(st.st_mode) && !raw_size(fd, &dev_size, e) &&
+		    dev_size < size) {
+			close(fd);
+			return image_fail(e, -ENOSPC,
+					  "%s holds %llu bytes, the image %llu",
+					  path, (unsigned long long)dev_size,
+					  (unsigned long long)size);
+		}
+		return fd;
+	}
+	if ((size_t)snprintf(tmp, tmp_size, "%s.xboot-partial", path) >=
+	    tmp_size)
+		return image_fail(e, -ENAMETOOLONG, "%s: path too long", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return image_fail(e, -errno, "%s: %s", tmp, strerror(errno));
+	/* holes stay holes: the file is sized first, zeros never written */
+	if (ftruncate(fd, size)) {
+		close(fd);
+		unlink(tmp);
+		return image_fail(e, -errno, "%s: %s", tmp, strerror(errno));
+	}
+	return fd;
+}
+
+static int cmd_image_export(const struct opts *o)
+{
+	const char *name = o->args[1], *path = o->args[2];
+	struct image_err e = { "" };
+	struct json_object *j;
+	struct image_handle *h;
+	struct image_store *s;
+	char tmp[PATH_MAX];
+	struct progress p;
+	bool direct;
+	int fd, err;
+
+	if (images_open(o, false, &s))
+		return 1;
+	err = image_store_image_open(s, name, &h, &e);
+	if (err)
+		goto out;
+	fd = export_open(path, h->m.meta.size, tmp, sizeof(tmp), &direct, &e);
+	if (fd < 0) {
+		err = fd;
+		goto out_handle;
+	}
+	catch_interrupts();
+	progress_init(&p, "export", name, h->m.meta.size);
+	err = image_walk(h, fd, !direct, &p, &e);
+	progress_end(&p);
+	if (!err && fsync(fd))
+		err = image_fail(&e, -errno, "%s: sync: %s", path,
+				 strerror(errno));
+	close(fd);
+	if (!err && !direct && rename(tmp, path))
+		err = image_fail(&e, -errno, "%s: %s", path, strerror(errno));
+	if (err && !direct)
+		unlink(tmp);
+	if (!err && o->json) {
+		j = json_object_new_object();
+		json_object_object_add(j, "name", json_object_new_string(name));
+		json_object_object_add(j, "file", json_object_new_string(path));
+		json_object_object_add(j, "bytes",
+				       json_object_new_int64(h->m.meta.size));
+		print_json(j);
+		json_object_put(j);
+	} else if (!err) {
+		printf("exported %s to %s: %llu bytes, every chunk and the image's SHA-256 checked\n",
+		       name, path, (unsigned long long)h->m.meta.size);
+	}
+out_handle:
+	image_handle_close(h);
+out:
+	image_store_close(s);
+	return err ? image_err(name, e.msg) : 0;
+}
+
+static int cmd_image_verify(const struct opts *o)
+{
+	const char *name = o->args[1];
+	struct image_err e = { "" };
+	struct image_handle *h;
+	struct image_store *s;
+	struct json_object *j;
+	struct progress p;
+	int err;
+
+	if (images_open(o, false, &s))
+		return 1;
+	err = image_store_image_open(s, name, &h, &e);
+	if (err)
+		goto out;
+	catch_interrupts();
+	progress_init(&p, "verify", name, h->m.meta.size);
+	err = image_walk(h, -1, false, &p, &e);
+	progress_end(&p);
+	if (!err && o->json) {
+		j = json_object_new_object();
+		json_object_object_add(j, "name", json_object_new_string(name));
+		json_object_object_add(j, "chunks",
+				       json_object_new_int64(h->m.n_chunks));
+		json_object_object_add(j, "verified",
+				       json_object_new_boolean(1));
+		print_json(j);
+		json_object_put(j);
+	} else if (!err) {
+		printf("%s: %u chunks and the image's SHA-256 verified\n", name,
+		       h->m.n_chunks);
+	}
+	image_handle_close(h);
+out:
+	image_store_close(s);
+	return err ? image_err(name, e.msg) : 0;
+}
+
+static int cmd_image_rm(const struct opts *o)
+{
+	const char *name = o->args[1];
+	struct image_err e = { "" };
+	struct image_store *s;
+	struct json_object *j;
+	int err;
+
+	if (images_open(o, false, &s))
+		return 1;
+	err = image_store_remove(s, name, &e);
+	image_store_close(s);
+	if (err)
+		return image_err(name, e.msg);
+	if (o->json) {
+		j = json_object_new_object();
+		json_object_object_add(j, "name", json_object_new_string(name));
+		json_object_object_add(j, "removed",
+				       json_object_new_boolean(1));
+		print_json(j);
+		json_object_put(j);
+	} else {
+		printf("removed %s\n", name);
+	}
+	return 0;
+}
+
+static int cmd_image(const struct opts *o)
+{
+	const char *sub = o->args[0];
+
+	if (!strcmp(sub, "import"))
+		return cmd_image_import(o);
+	if (!strcmp(sub, "export"))
+		return cmd_image_export(o);
+	if (!strcmp(sub, "verify"))
+		return cmd_image_verify(o);
+	return cmd_image_rm(o);
 }
 
 /* --- cache: xboot.ko over generic netlink -------------------------------- */
@@ -1564,6 +2373,10 @@ int main(int argc, char **argv)
 		return cmd_job(&o);
 	if (!strcmp(o.command, "watch"))
 		return cmd_watch(&o);
+	if (!strcmp(o.command, "images"))
+		return cmd_images(&o);
+	if (!strcmp(o.command, "image"))
+		return cmd_image(&o);
 	snprintf(path, sizeof(path), "/%s", o.command);
 	if (!strcmp(o.command, "status"))
 		return cmd_show(&o, path, print_status);

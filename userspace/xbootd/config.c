@@ -18,6 +18,7 @@
 #include <sys/un.h>
 
 #include "config.h"
+#include "image_store.h"
 #include "log.h"
 
 #define CFG_LINE_MAX 1024
@@ -540,6 +541,11 @@ static int set_state_dir(struct config *cfg, const char *v, struct cfg_why *w)
 	return set_path(cfg->state_dir, v, w);
 }
 
+static int set_image_dir(struct config *cfg, const char *v, struct cfg_why *w)
+{
+	return set_path(cfg->image_dir, v, w);
+}
+
 static int set_control_socket(struct config *cfg, const char *v,
 			      struct cfg_why *w)
 {
@@ -706,6 +712,8 @@ static const struct cfg_key cfg_keys[] = {
 	  "iPXE script template for /boot.ipxe (default: built in)" },
 	{ "state-dir", set_state_dir, 0, "DIR",
 	  "lease database dir (default " XBOOTD_DEFAULT_STATE_DIR ")" },
+	{ "image-dir", set_image_dir, 0, "DIR",
+	  "disk images (default: STATE-DIR/" IMAGE_STORE_SUBDIR ")" },
 	{ "control-socket", set_control_socket, 0, "PATH",
 	  "xbootctl's socket (default " XBOOTD_DEFAULT_CONTROL_SOCKET ")" },
 	{ "xdp", set_xdp, 0, "auto|native|generic|off",
@@ -1146,6 +1154,22 @@ static int agent_check(const struct config *cfg, struct cfg_error *err)
 	return 0;
 }
 
+/* The image store sits beside the leases unless image-dir says otherwise. */
+static int image_dir_default(struct config *cfg, struct cfg_error *err)
+{
+	size_t n;
+
+	if (cfg->image_dir[0])
+		return 0;
+	n = snprintf(cfg->image_dir, sizeof(cfg->image_dir), "%s/%s",
+		     cfg->state_dir, IMAGE_STORE_SUBDIR);
+	if (n >= sizeof(cfg->image_dir)) {
+		cfg->image_dir[0] = '\0';
+		return cfg_fail(err, "state-dir is too long to hold the image store: give image-dir");
+	}
+	return 0;
+}
+
 int config_validate(struct config *cfg, struct cfg_error *err)
 {
 	int ret, i;
@@ -1164,6 +1188,8 @@ int config_validate(struct config *cfg, struct cfg_error *err)
 	if (cfg->mode == XB_MODE_FULL && !cfg->nranges)
 		return cfg_fail(err, "mode=full needs a dhcp-range (or use mode=proxy)");
 	ret = agent_check(cfg, err);
+	if (!ret)
+		ret = image_dir_default(cfg, err);
 	if (!ret)
 		ret = ranges_check_overlap(cfg, err);
 	if (!ret)

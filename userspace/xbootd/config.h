@@ -72,6 +72,10 @@ struct config {
 	char http_root[CFG_PATH_MAX];   /* `http-root=`: files served over HTTP */
 	char ipxe_script[CFG_PATH_MAX]; /* `ipxe-script=`: "" = built in */
 	char state_dir[CFG_PATH_MAX];
+	/* `image-dir=`: the image store (image_store.h); "" until
+	 * config_validate() makes it state_dir/IMAGE_STORE_SUBDIR. Opened
+	 * at start: a reload that changes it is refused */
+	char image_dir[CFG_PATH_MAX];
 	char control_socket[CFG_PATH_MAX];
 	enum cfg_xdp xdp;
 	/* `ipv6-ra=pxe-clients`: answer our clients' router solicitations
@@ -122,7 +126,8 @@ int config_load_file(struct config *cfg, const char *path,
 int config_from_args(struct config *cfg, int argc, char **argv,
 		     struct cfg_error *err);
 /* Cross-key checks after everything is parsed (a range needs an interface,
- * proxy mode takes no range, ...). */
+ * proxy mode takes no range, ...); fills in the defaults that derive from
+ * other keys (image_dir from state_dir). */
 int config_validate(struct config *cfg, struct cfg_error *err);
 /* Checks that need the interfaces' addresses (addr[i]/mask[i], n of them,
  * from rtnl): a range without NETMASK takes the mask of the interface

@@ -8,6 +8,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -26,6 +27,7 @@
 #include "agent_srv.h"
 #include "control.h"
 #include "http.h"
+#include "image_store.h"
 #include "log.h"
 #include "loop.h"
 #include "machines.h"
@@ -354,6 +356,8 @@ static struct json_object *status_json(struct xbootd *d)
 	add_int(ag, "active",
 		d->agent_stats ? d->agent_stats[AGENT_STAT_ACTIVE] : 0);
 	json_object_object_add(o, "agents", ag);
+	add_str(o, "image_dir", d->images ? image_store_path(d->images) :
+					    d->cfg->image_dir);
 	return o;
 }
 
@@ -523,7 +527,7 @@ static bool method_is(struct ctl_reply *r, const struct control_request *req,
 }
 
 #define SEGS_MAX 4
-#define SEG_LEN 64
+#define SEG_LEN (XBI_NAME_MAX + 1) /* an image name is the longest */
 
 struct segs {
 	int n;
@@ -954,6 +958,133 @@ static void route_jobs(struct xbootd *d, const struct control_request *req,
 		job_action(d, id, sg->s[2], r);
 }
 
+/* ---- /images ---- */
+
+static struct json_object *hex_json(const uint8_t *p, size_t n)
+{
+	char hex[2 * XBI_SHA256_LEN + 1];
+	size_t i;
+
+	for (i = 0; i < n && i < XBI_SHA256_LEN; i++)
+		snprintf(hex + 2 * i, 3, "%02x", p[i]);
+	hex[2 * i] = '\0';
+	return json_object_new_string(hex);
+}
+
+/* An unreadable image is listed too, with why: the operator removes it. */
+static struct json_object *image_json(const struct image_info *in)
+{
+	static const uint8_t zero_mac[XBI_MAC_LEN];
+	struct json_object *o = json_object_new_object();
+	char mac[18];
+
+	add_str(o, "name", in->name);
+	json_object_object_add(o, "broken",
+			       json_object_new_boolean(!!in->error[0]));
+	if (in->error[0]) {
+		add_str(o, "error", in->error);
+		return o;
+	}
+	add_int(o, "size", in->meta.size);
+	add_int(o, "stored", in->data_size);
+	add_int(o, "chunks", in->n_chunks);
+	add_int(o, "holes", in->n_holes);
+	add_int(o, "chunk_size", in->chunk_size);
+	add_str(o, "ptable", image_ptable_name(in->meta.ptable));
+	add_int(o, "level", in->meta.level);
+	add_int(o, "captured", in->meta.capture_time);
+	/* null: imported from a file, no machine */
+	json_object_object_add(o, "source",
+			       memcmp(in->meta.mac, zero_mac, XBI_MAC_LEN) ?
+				       json_object_new_string(
+					       mac_str(in->meta.mac, mac)) :
+				       NULL);
+	json_object_object_add(o, "sha256",
+			       hex_json(in->sha256, XBI_SHA256_LEN));
+	return o;
+}
+
+/*
+ * The listing reads the directory and every manifest on each request:
+ * xbootctl imports and removes images beside us (through the store's
+ * staging directories and renames), so a cached list would go stale, and
+ * a manifest is small (56 bytes a chunk).
+ */
+static void images_list(struct xbootd *d, struct ctl_reply *r)
+{
+	struct json_object *o, *arr;
+	struct image_info *v;
+	size_t i, n;
+	int ret;
+
+	ret = image_store_list(d->images, &v, &n);
+	if (ret)
+		return reply_err(r, 500, "images: %s: %s",
+				 image_store_path(d->images), strerror(-ret));
+	o = json_object_new_object();
+	arr = json_object_new_array();
+	for (i = 0; i < n; i++)
+		json_object_array_add(arr, image_json(&v[i]));
+	free(v);
+	add_str(o, "image_dir", image_store_path(d->images));
+	json_object_object_add(o, "images", arr);
+	reply_json(r, 200, o);
+}
+
+static void image_info_from(const struct image_handle *h,
+			    struct image_info *in)
+{
+	in->meta = h->m.meta;
+	in->chunk_size = h->m.chunk_size;
+	in->n_chunks = h->m.n_chunks;
+	in->n_holes = h->m.n_holes;
+	in->data_size = h->m.data_size;
+	memcpy(in->sha256, h->m.sha256, XBI_SHA256_LEN);
+}
+
+static void image_show(struct xbootd *d, const char *name,
+		       struct ctl_reply *r)
+{
+	struct image_err e = { "" };
+	struct image_handle *h;
+	struct json_object *o;
+	struct image_info in;
+	char path[PATH_MAX];
+	struct stat st;
+
+	memset(&in, 0, sizeof(in));
+	if (!image_name_valid(name))
+		return reply_err(r, 400, "bad image name '%s'", name);
+	snprintf(path, sizeof(path), "%s/%s", image_store_path(d->images),
+		 name);
+	if (lstat(path, &st) || !S_ISDIR(st.st_mode))
+		return reply_err(r, 404, "no image %s", name);
+	snprintf(in.name, sizeof(in.name), "%s", name);
+	if (image_store_image_open(d->images, name, &h, &e)) {
+		snprintf(in.error, sizeof(in.error), "%s", e.msg);
+	} else {
+		image_info_from(h, &in);
+		image_handle_close(h);
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "image", image_json(&in));
+	reply_json(r, 200, o);
+}
+
+static void route_images(struct xbootd *d, const struct control_request *req,
+			 const struct segs *sg, struct ctl_reply *r)
+{
+	if (sg->n > 2)
+		return reply_err(r, 404, "not found: /images or /images/NAME");
+	if (!method_is(r, req, CONTROL_M_GET))
+		return;
+	if (!d->images)
+		return reply_err(r, 503, "no image store in this xbootd");
+	if (sg->n == 1)
+		return images_list(d, r);
+	image_show(d, sg->s[1], r);
+}
+
 /* ---- /events ---- */
 
 static void route_events(struct xbootd *d, const struct control_request *req,
@@ -994,6 +1125,8 @@ static void route(struct xbootd *d, const struct control_request *req,
 	if (split_path(req->path, &sg) || !sg.n)
 		goto not_found;
 	top = sg.s[0];
+	if (!strcmp(top, "images"))
+		return route_images(d, req, &sg, r);
 	if (sg.n == 1 && (!strcmp(top, "status") || !strcmp(top, "leases") ||
 			  !strcmp(top, "stats"))) {
 		if (!method_is(r, req, CONTROL_M_GET))
@@ -1018,7 +1151,7 @@ static void route(struct xbootd *d, const struct control_request *req,
 	if (sg.n == 1)
 		return;
 not_found:
-	reply_err(r, 404, "not found: try /status, /leases, /stats, /machines, /jobs or /events");
+	reply_err(r, 404, "not found: try /status, /leases, /stats, /machines, /jobs, /events or /images");
 }
 
 char *control_response(struct xbootd *d, int status,

@@ -8,7 +8,8 @@
  *                  "ifindex","address":"10.0.0.1/24","mac","xdp"}],
  *                  "tftp_block_source":"kfunc"|"map"|"off",
  *                  "leases":{"free","queued","offered","bound","declined"},
- *                  "agents":{"port" (0: off),"active"}}
+ *                  "agents":{"port" (0: off),"active"},
+ *                  "image_dir"}
  *   GET  /leases  {"leases":[{"mac","ip","state","expires","hostname"}]}
  *   GET  /stats   {"dhcp":{DHCP_STAT_NAMES: n},"xdp":{XB_STAT_NAMES: n},
  *                  "http":{...},"tftp":{...},"agent":{...}}
@@ -30,6 +31,16 @@
  *   POST /jobs/ID/retry               {"job":{...}} (409: not failed)
  *   GET  /events?after=N[&max=M]      {"seq","events":[...]} (max=0: just
  *                                     the newest seq)
+ *
+ *   GET  /images                      {"image_dir","images":[image]}, by
+ *                                     name, read from the directory on
+ *                                     each request
+ *   GET  /images/NAME                 {"image":image} (404: none)
+ *     image: {"name","broken":false,"size","stored" (bytes in the data
+ *            file),"chunks","holes","chunk_size","ptable":"none"|"mbr"|
+ *            "gpt","level","captured" (epoch s),"source" (MAC, null:
+ *            imported from a file),"sha256" (hex, the whole source)}, or
+ *            {"name","broken":true,"error"} for one that cannot be read
  *
  *   Errors: 400/404/405/409/411/413/501/503 with {"error":"..."}; a bad
  *   field of a POST body is named in the message ("type: unknown 'x'").

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * xbootd: parse the configuration, look up the interfaces, open the store,
- * build the lease table and one DHCP server per interface, attach the XDP
- * fast path, and run the event loop. Reload (SIGHUP) rebuilds everything
- * that depends on the configuration on top of the same store, sockets and
- * control socket; the leases live in the store, so none is lost.
+ * xbootd: parse the configuration, look up the interfaces, open the store
+ * and the image store, build the lease table and one DHCP server per
+ * interface, attach the XDP fast path, and run the event loop. Reload
+ * (SIGHUP) rebuilds everything that depends on the configuration on top of
+ * the same store, sockets and control socket; the leases live in the
+ * store, so none is lost.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "image_store.h"
 #include "log.h"
 #include "loop.h"
 #include "machines.h"
@@ -193,6 +195,22 @@ fail:
 	return 0;
 }
 
+/*
+ * The image store. Opening it sweeps what an interrupted import, capture
+ * or removal left behind (xbootctl writes images beside us, holding a lock
+ * on its staging directory, so a live one is never swept).
+ */
+static int images_open(struct xbootd *d)
+{
+	struct image_err e = { "" };
+	int ret;
+
+	ret = image_store_open(&d->images, d->cfg->image_dir, &e);
+	if (ret)
+		pr_err("image-dir: %s", e.msg);
+	return ret;
+}
+
 static int same_interfaces(const struct config *a, const struct config *b)
 {
 	int i;
@@ -220,6 +238,8 @@ static const char *reload_fixed_key(const struct config *a,
 		return "control-socket";
 	if (strcmp(a->state_dir, b->state_dir))
 		return "state-dir";
+	if (strcmp(a->image_dir, b->image_dir))
+		return "image-dir";
 	if (a->ipv6_ra != b->ipv6_ra)
 		return "ipv6-ra";
 	/* the agent port and its TLS identity are set up once at start */
@@ -353,9 +373,12 @@ int main(int argc, char **argv)
 		pr_err("cannot open the machine tables: %s", strerror(-ret));
 		goto err_store;
 	}
-	ret = services_start(&d);
+	ret = images_open(&d);
 	if (ret)
 		goto err_machines;
+	ret = services_start(&d);
+	if (ret)
+		goto err_images;
 	/* Sockets before XDP: if port 67 is taken, nothing gets attached. */
 	ret = loop_create(&loop, &d);
 	if (ret)
@@ -371,6 +394,8 @@ err_loop:
 	loop_destroy(loop);
 err_services:
 	services_stop(&d);
+err_images:
+	image_store_close(d.images);
 err_machines:
 	machines_close(d.machines);
 err_store:

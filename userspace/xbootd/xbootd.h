@@ -20,6 +20,8 @@
 
 #define XBOOT_VERSION "0.1.0"
 
+struct image_store;
+
 struct xbootd_iface {
 	struct rtnl_iface link;  /* name, ifindex, MAC, address */
 	struct dhcp_server *srv; /* answers what arrives on it */
@@ -41,6 +43,8 @@ struct xbootd {
 	const uint64_t *tftp_stats;
 	/* machines, jobs, enrolment, phases (machines.h); always open */
 	struct machines *machines;
+	/* the image store (image_store.h) at cfg->image_dir; always open */
+	struct image_store *images;
 	/* the agent service (agent_srv.h), NULL when agent-port=0 */
 	struct agent_srv *agents;
 	/* agent_srv.c's counters (AGENT_STAT_MAX), NULL: no agent service */
