@@ -1,0 +1,134 @@
+# Boot media in qemu (tests/vm/media_*.sh): build a medium with
+# build/tests/mkmedia (media.c), check its file systems, boot it with no
+# PXE ROM on a tap bridged to xbootd's veth (tests/lib/netns.sh), and watch
+# xbootd's log for the machine reaching it.
+#
+#   mx_require                       tools, mkmedia, xbootd
+#   mx_xbootd                        xbootd with DHCP, HTTP and agents
+#   mx_make usb FILE ARGS...         mkmedia --type usb --out FILE ARGS...
+#   mx_fsck_fat FILE [OFFSET]        fsck.fat -n (a partition: OFFSET bytes)
+#   mx_boot NAME bios|uefi DRIVE-ARGS...   qemu, console in NAME.serial
+#   mx_wait_log REGEX SECONDS        0 once xbootd's log matches
+#
+# What "reached xbootd" means per path:
+#   BIOS (iPXE from the medium): GET /boot/MAC.ipxe, the machine's script
+#   UEFI (GRUB -> the boot environment): GET /xboot/ca.pem, the boot
+#        environment's /init fetching the CA its agent pins
+# The boot stops there: without KVM a full agent run takes minutes.
+
+. "$(dirname "${BASH_SOURCE[0]}")/netns.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/qemu.sh"
+
+MKMEDIA=${MKMEDIA:-$XBOOT_TOP/build/tests/mkmedia}
+MX_PORT=8080
+
+mx_require() {
+	nx_require_cmd perl
+	nx_require_cmd fsck.fat dosfstools
+	nx_require_cmd mcopy mtools
+	qx_require "${1:-bios}"
+	nx_require_xboot
+	[ -x "$MKMEDIA" ] || nx_fail "$MKMEDIA not built: run make tests"
+}
+
+# mx_bootenv: the boot environment usb and iso carry, build/bootenv as
+# `make bootenv` leaves it (with the agent); rebuilt, as agent_e2e.sh does,
+# when it is missing or something it is made of is newer.
+mx_bootenv() {
+	local be=$XBOOT_TOP/build/bootenv agent=$XBOOT_TOP/build/xboot-agent
+	MX_KERNEL=$be/vmlinuz
+	MX_INITRD=$be/initrd.img
+	[ -x "$agent" ] || nx_fail "$agent not built: run make"
+	if [ ! -r "$MX_KERNEL" ] || [ ! -r "$MX_INITRD" ] ||
+		grep -q '^agent none' "$be/manifest" 2>/dev/null ||
+		[ -n "$(find "$agent" "$XBOOT_TOP/bootenv" "$XBOOT_TOP/scripts/mkbootenv" \
+			-newer "$MX_INITRD" 2>/dev/null)" ]; then
+		nx_log "building $be (scripts/mkbootenv)"
+		"$XBOOT_TOP/scripts/mkbootenv" "$be" >"$NX_TMP/mkbootenv.log" 2>&1 || {
+			tail -n 20 "$NX_TMP/mkbootenv.log"
+			nx_fail "scripts/mkbootenv failed"
+		}
+	fi
+}
+
+mx_xbootd() {
+	nx_xbootd xdp=off dhcp-range=$NX_NET.1.10,$NX_NET.1.200,$NX_MASK,600 \
+		router=$NX_SRV_IP http-port=$MX_PORT http-root="$NX_TMP/http" \
+		ipv6-ra=pxe-clients "$@"
+}
+
+mx_make() {
+	local type=$1 out=$2
+	shift 2
+	nx_log "mkmedia --type $type --out $out $*"
+	"$MKMEDIA" --type "$type" --out "$out" "$@" || nx_fail "mkmedia --type $type failed"
+	nx_log "$(basename "$out"): $(stat -c %s "$out") bytes"
+}
+
+mx_fsck_fat() {
+	local img=$1 off=${2:-0} part=$NX_TMP/part.img
+	if [ "$off" != 0 ]; then
+		dd if="$img" of="$part" bs=1M skip=$((off / 1048576)) status=none
+		img=$part
+	fi
+	fsck.fat -n "$img" >"$NX_TMP/fsck.log" 2>&1
+	local rc=$?
+	sed 's/^/    fsck: /' "$NX_TMP/fsck.log"
+	rm -f "$part"
+	return $rc
+}
+
+# mx_boot NAME FIRMWARE MAC DRIVE-ARGS...: boot from the given drive with a
+# NIC that has no option ROM (romfile=), so only the medium can take the
+# machine to the network.
+mx_boot() {
+	local name=$1 fw=$2 mac=$3 args
+	shift 3
+	args=(-accel tcg -m 512 -nographic -no-reboot
+		-netdev "tap,id=n0,ifname=$NX_TAP,script=no,downscript=no"
+		-device "e1000,netdev=n0,mac=$mac,romfile="
+		-serial "file:$NX_TMP/$name.serial" -monitor none -display none "$@")
+	case $fw in
+	bios)
+		printf '\xf8\x03' >"$NX_TMP/sercon-port"
+		args+=(-fw_cfg "name=etc/sercon-port,file=$NX_TMP/sercon-port")
+		;;
+	uefi)
+		cp $QX_OVMF_VARS "$NX_TMP/$name-vars.fd"
+		args+=(-drive "if=pflash,format=raw,readonly=on,file=$QX_OVMF_CODE"
+			-drive "if=pflash,format=raw,file=$NX_TMP/$name-vars.fd")
+		;;
+	*) nx_fail "mx_boot: firmware $fw" ;;
+	esac
+	: >"$NX_TMP/$name.serial"
+	nx_log "qemu ($fw, $mac): ${*}"
+	ip netns exec "$NX_CLI" qemu-system-x86_64 "${args[@]}" \
+		>"$NX_TMP/$name-qemu.log" 2>&1 </dev/null &
+	eval "QX_PID_$name=$!"
+	nx_track $!
+}
+
+mx_wait_log() {
+	local re=$1 n=$(($2 * 2))
+	while [ $n -gt 0 ]; do
+		grep -Eq -- "$re" "$NX_TMP/xbootd.log" && return 0
+		sleep 0.5
+		n=$((n - 1))
+	done
+	return 1
+}
+
+# mx_expect NAME REGEX SECONDS WHAT: wait for xbootd's log to show REGEX,
+# stop the VM, and pass the check or fail with the console's tail.
+mx_expect() {
+	local name=$1 re=$2 secs=$3 what=$4 start=$SECONDS
+	if ! mx_wait_log "$re" "$secs"; then
+		qx_stop "$name"
+		qx_console "$name" | tail -n 30 | sed 's/^/    console: /'
+		tail -n 20 "$NX_TMP/xbootd.log" | sed 's/^/    xbootd: /'
+		nx_fail "$what: xbootd saw nothing matching '$re' within ${secs}s"
+	fi
+	qx_stop "$name"
+	nx_log "ok: $what ($((SECONDS - start)) s)"
+	grep -E -- "$re" "$NX_TMP/xbootd.log" | head -n 3 | sed 's/^/    xbootd: /'
+}

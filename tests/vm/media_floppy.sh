@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The boot floppy (issue 7): a 1.44 MB FAT12 image, SYSLINUX -> ipxe.lkrn
+# with the medium's iPXE script. qemu (SeaBIOS, -fda, a NIC with no option
+# ROM) boots it twice:
+#   1. DHCP: iPXE asks xbootd for an address, then fetches the machine's
+#      script, GET /boot/MAC.ipxe, from xbootd's HTTP server
+#   2. --machine MAC --ip CIDR --gateway GW: no DHCP at all; the script
+#      request comes from the static address
+# The image must pass fsck.fat -n.
+set -u
+. "$(dirname "$0")/../lib/media.sh"
+
+MAC=52:54:00:f1:00:01
+STATIC=10.77.2.50
+TIMEOUT=${XBT_BOOT_TIMEOUT:-120}
+
+mx_require bios
+nx_init mfl
+nx_pair
+nx_bridge
+nx_tap
+mkdir -p "$NX_TMP/http"
+mx_xbootd
+
+img=$NX_TMP/dhcp.img
+mx_make floppy "$img" --server $NX_SRV_IP:$MX_PORT
+nx_check [ "$(stat -c %s "$img")" -eq 1474560 ] -- "the image is 1.44 MB"
+nx_check mx_fsck_fat "$img" -- "fsck.fat -n passes"
+nx_check eval "MTOOLS_SKIP_CHECK=1 minfo -i '$img' | grep -q 'banner:\"SYSLINUX\"'" -- \
+	"the boot sector is SYSLINUX's"
+
+mx_boot dhcp bios $MAC -drive "if=floppy,format=raw,file=$img" -boot a
+mx_expect dhcp "http: GET /boot/$MAC\\.ipxe" $TIMEOUT \
+	"DHCP: the floppy's iPXE fetched the machine's script"
+nx_check eval "nx_ctl leases | grep -qi '$MAC'" -- "the machine holds a lease from xbootd"
+
+img=$NX_TMP/static.img
+mac2=52:54:00:f1:00:02
+mx_make floppy "$img" --server http://$NX_SRV_IP:$MX_PORT/ --machine $mac2 \
+	--ip $STATIC/16 --gateway $NX_SRV_IP
+nx_check mx_fsck_fat "$img" -- "fsck.fat -n passes (static)"
+mx_boot static bios $mac2 -drive "if=floppy,format=raw,file=$img" -boot a
+mx_expect static "http: GET /boot/$mac2\\.ipxe" $TIMEOUT \
+	"static: the floppy's iPXE fetched the machine's script"
+nx_check eval "! nx_ctl leases | grep -qi '$mac2'" -- \
+	"the static machine took no lease"
+nx_pass media_floppy
