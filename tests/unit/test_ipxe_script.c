@@ -70,6 +70,7 @@ static void test_missing_values(void **state)
 
 static void test_default_template(void **state)
 {
+	const char *p;
 	size_t len;
 	char *out = ipxe_render(ipxe_default_template, &vars, &len);
 
@@ -81,8 +82,12 @@ static void test_default_template(void **state)
 	assert_non_null(strstr(out, "52:54:00:12:34:56"));
 	assert_non_null(strstr(out, " xboot.enrol=cred_ABC-123 "));
 	assert_non_null(strstr(out, " xboot.agent_port=4012 "));
-	assert_non_null(strstr(out, " xboot.ca=http://10.77.0.1:8080/xboot/ca.pem\n"));
-	assert_null(strstr(out, "${"));
+	assert_non_null(strstr(out, " xboot.ca=http://10.77.0.1:8080/xboot/ca.pem "
+				   "xboot.ip=${xboot_ip} xboot.gw=${xboot_gw}\n"));
+	/* only iPXE's own settings are left for iPXE to expand */
+	for (p = strstr(out, "${"); p; p = strstr(p + 2, "${"))
+		assert_true(!strncmp(p, "${xboot_ip}", 11) ||
+			    !strncmp(p, "${xboot_gw}", 11));
 	free(out);
 	assert_true(ipxe_uses(ipxe_default_template, "enrol"));
 }
@@ -98,7 +103,8 @@ static void test_default_template_no_agent(void **state)
 	v.enrol = v.agent_port = v.ca_url = "";
 	out = ipxe_render(ipxe_default_template, &v, &len);
 	assert_non_null(out);
-	assert_non_null(strstr(out, " xboot.enrol= xboot.agent_port= xboot.ca=\n"));
+	assert_non_null(strstr(out, " xboot.enrol= xboot.agent_port= xboot.ca= "
+				   "xboot.ip=${xboot_ip} xboot.gw=${xboot_gw}\n"));
 	free(out);
 }
 

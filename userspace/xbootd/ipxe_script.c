@@ -14,7 +14,11 @@
  * boot/PROFILE/vmlinuz and boot/PROFILE/initrd.img. The kernel is told
  * where xboot is, for the agent in the boot environment: the server, the
  * agent port, the CA to pin and a credential to enrol with (the boot
- * environment ignores the keys that are empty).
+ * environment ignores the keys that are empty). ${xboot_ip} and
+ * ${xboot_gw} are iPXE's own settings, left for iPXE to expand: a boot
+ * medium with a static address sets them (media.c), so the boot
+ * environment keeps that address; elsewhere they are empty and it uses
+ * DHCP.
  */
 const char ipxe_default_template[] =
 	"#!ipxe\n"
@@ -22,7 +26,8 @@ const char ipxe_default_template[] =
 	"echo xboot: ${hostname} mac ${mac} ip ${ip} profile ${profile}\n"
 	"kernel ${server}/boot/${profile}/vmlinuz initrd=initrd.img "
 	"xboot.server=${server} xboot.mac=${mac} xboot.enrol=${enrol} "
-	"xboot.agent_port=${agent_port} xboot.ca=${ca_url}\n"
+	"xboot.agent_port=${agent_port} xboot.ca=${ca_url} "
+	"xboot.ip=${xboot_ip} xboot.gw=${xboot_gw}\n"
 	"initrd ${server}/boot/${profile}/initrd.img\n"
 	"boot || goto failed\n"
 	":failed\n"
