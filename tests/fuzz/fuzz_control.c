@@ -5,7 +5,8 @@
  * by control_response() for an idle daemon. The event loop, the lease table,
  * the XDP controller, the machines store and the agent service are stubbed:
  * only the parser, the routes (a POST /jobs body included) and the JSON are
- * under test.
+ * under test. The image store's code is linked in as it is (the idle
+ * daemon has no store open, so its routes answer 503).
  */
 #include <errno.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 
 #include "control.c"
+#include "image_store.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
