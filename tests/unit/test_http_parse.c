@@ -2,7 +2,8 @@
 /*
  * The HTTP request head parser: good requests (keep-alive rules, ranges,
  * pipelining, absolute-form), a table of bad requests with the status
- * each must get, the Range forms, and range resolution against a size.
+ * each must get, the Range forms, range resolution against a size, and
+ * the heads of image uploads (PUT/POST bodies, Bearer keys, Expect).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -110,7 +111,20 @@ static const struct bad_case bad_cases[] = {
 	{ "double space", "GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 0, 400 },
 	{ "trailing space", "GET / HTTP/1.1 \r\nHost: a\r\n\r\n", 0, 400 },
 	{ "bad method token", "G(T / HTTP/1.1\r\nHost: a\r\n\r\n", 0, 400 },
-	{ "POST", "POST / HTTP/1.1\r\nHost: a\r\n\r\n", 0, 405 },
+	{ "POST without length", "POST / HTTP/1.1\r\nHost: a\r\n\r\n", 0, 411 },
+	{ "PUT without length", "PUT /x HTTP/1.1\r\nHost: a\r\n\r\n", 0, 411 },
+	{ "PUT body too big", "PUT /x HTTP/1.1\r\nHost: a\r\nContent-Length: 67633153\r\n\r\n", 0, 413 },
+	{ "PUT huge length", "PUT /x HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999999\r\n\r\n", 0, 400 },
+	{ "PUT signed length", "PUT /x HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\n", 0, 400 },
+	{ "PUT length list", "PUT /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n", 0, 400 },
+	{ "PUT two lengths", "PUT /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n", 0, 400 },
+	{ "PUT chunked", "PUT /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", 0, 400 },
+	{ "PUT length and chunked", "PUT /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", 0, 400 },
+	{ "two Authorization", "PUT /x HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nAuthorization: Bearer a\r\nAuthorization: Bearer b\r\n\r\n", 0, 400 },
+	{ "bad raw length", "PUT /x HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nX-Xboot-Raw-Length: 1k\r\n\r\n", 0, 400 },
+	{ "two raw lengths", "PUT /x HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nX-Xboot-Raw-Length: 1\r\nX-Xboot-Raw-Length: 1\r\n\r\n", 0, 400 },
+	{ "unknown Expect", "PUT /x HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nExpect: magic\r\n\r\n", 0, 417 },
+	{ "GET with body length", "GET /x HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nx", 0, 400 },
 	{ "get lower case", "get / HTTP/1.1\r\nHost: a\r\n\r\n", 0, 405 },
 	{ "DELETE", "DELETE /x HTTP/1.1\r\nHost: a\r\n\r\n", 0, 405 },
 	{ "HTTP/2.0", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", 0, 505 },
@@ -195,6 +209,58 @@ static void test_bad_requests(void **state)
 		if (st != c->status)
 			fail_msg("%s: got %d, want %d", c->name, st, c->status);
 	}
+}
+
+static void test_bodies(void **state)
+{
+	struct http_request req;
+	const char *s;
+
+	(void)state;
+	s = "PUT /images/a/chunk/3 HTTP/1.1\r\nHost: a\r\n"
+	    "Authorization: Bearer 0123abcd\r\n"
+	    "X-Xboot-Raw-Length: 4194304\r\nContent-Length: 67633152\r\n"
+	    "Expect: 100-continue\r\n\r\nFRAME";
+	assert_int_equal(parse(s, &req), 200);
+	assert_int_equal(req.method, HTTP_M_PUT);
+	assert_string_equal(req.path, "/images/a/chunk/3");
+	assert_int_equal(req.content_length, HTTP_BODY_MAX);
+	assert_true(req.has_raw_length);
+	assert_int_equal(req.raw_length, 4194304);
+	assert_true(req.expect_continue);
+	assert_string_equal(req.bearer, "0123abcd");
+	assert_int_equal(req.head_len, strlen(s) - 5);
+	assert_true(req.keep_alive);
+
+	s = "POST /images/a/finish HTTP/1.1\r\nHost: a\r\n"
+	    "Content-Length: 0\r\n\r\n";
+	assert_int_equal(parse(s, &req), 200);
+	assert_int_equal(req.method, HTTP_M_POST);
+	assert_int_equal(req.content_length, 0);
+	assert_false(req.has_raw_length);
+	assert_false(req.expect_continue);
+	assert_string_equal(req.bearer, "");
+
+	/* other schemes and unprintable keys are no key at all */
+	s = "GET /images/a/data HTTP/1.1\r\nHost: a\r\n"
+	    "Authorization: Basic dXNlcjpwdw==\r\n\r\n";
+	assert_int_equal(parse(s, &req), 200);
+	assert_string_equal(req.bearer, "");
+	s = "GET /images/a/data HTTP/1.1\r\nHost: a\r\n"
+	    "Authorization: bearer  k\x7f\r\n\r\n";
+	assert_int_equal(parse(s, &req), 400);
+	s = "GET /images/a/data HTTP/1.1\r\nHost: a\r\n"
+	    "Authorization: Bearer\r\n\r\n";
+	assert_int_equal(parse(s, &req), 200);
+	assert_string_equal(req.bearer, "");
+	s = "GET /images/a/data HTTP/1.1\r\nHost: a\r\n"
+	    "Authorization: BEARER abc\r\n\r\n";
+	assert_int_equal(parse(s, &req), 200);
+	assert_string_equal(req.bearer, "abc");
+	/* Expect on a GET is not a reason to wait for a body */
+	s = "GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n";
+	assert_int_equal(parse(s, &req), 200);
+	assert_false(req.expect_continue);
 }
 
 static void test_head_method_known_on_error(void **state)
@@ -319,6 +385,7 @@ int main(void)
 		cmocka_unit_test(test_pipelined),
 		cmocka_unit_test(test_target_forms),
 		cmocka_unit_test(test_bad_requests),
+		cmocka_unit_test(test_bodies),
 		cmocka_unit_test(test_head_method_known_on_error),
 		cmocka_unit_test(test_range_forms),
 		cmocka_unit_test(test_range_header),

@@ -30,11 +30,13 @@
 
 #include "agent_proto.h"
 #include "agent_srv.h"
+#include "image_fmt.h"
 #include "log.h"
 #include "loop.h"
 #include "machines.h"
 #include "tls.h"
 #include "xbootd.h"
+#include "xboot/image_http.h"
 
 /* Our operations, inside loop.h's LOOP_OP_AGENT_FIRST..LOOP_OP_AGENT_LAST. */
 #define OP_ACCEPT ((enum loop_op)(LOOP_OP_AGENT_FIRST + 0))
@@ -466,20 +468,75 @@ static uint32_t rate_limited(struct agent_srv *s, struct in_addr a)
 
 /* --- jobs -------------------------------------------------------------- */
 
+static bool job_is_image(const struct job_rec *j)
+{
+	return (j->type == XBA_JOB_IMAGE_DEPLOY ||
+		j->type == XBA_JOB_IMAGE_CAPTURE) &&
+	       j->nargs == IMAGE_HTTP_JOB_ARGS;
+}
+
+/*
+ * An image job's URL and key (include/xboot/image_http.h): the address
+ * the agent reached us at is one it can reach (unless server-address
+ * says which one to announce), and a key is minted each time the frame
+ * goes out, so a resent frame carries the only key that still works (its
+ * hash is written in the caller's transaction).
+ */
+static int job_image_args(struct agent_sess *c, const struct job_rec *j,
+			  char *url, size_t url_size,
+			  char key[MACHINES_JOB_KEY_TEXT])
+{
+	const char *name = j->args[j->type == XBA_JOB_IMAGE_DEPLOY ? 0 : 1];
+	struct sockaddr_in sin;
+	socklen_t sl = sizeof(sin);
+	char addr[INET_ADDRSTRLEN];
+
+	if (getsockname(c->fd, (struct sockaddr *)&sin, &sl))
+		return -errno;
+	/* server-address is what HTTP announces too (iPXE scripts) */
+	if (c->srv->d->cfg->server_addr.s_addr)
+		sin.sin_addr = c->srv->d->cfg->server_addr;
+	inet_ntop(AF_INET, &sin.sin_addr, addr, sizeof(addr));
+	if (!c->srv->d->cfg->http_port)
+		pr_warn("agent %s (%s): image job %llu, but http-port=0: the agent cannot reach the image",
+			c->name, c->macs, (unsigned long long)j->id);
+	snprintf(url, url_size, "http://%s:%u" IMAGE_HTTP_PREFIX "%s/", addr,
+		 c->srv->d->cfg->http_port, name);
+	return machines_job_key_new(c->srv->d->machines, j->id, key);
+}
+
 static int sess_job_frame(struct agent_sess *c, const struct job_rec *j,
 			  uint16_t flags)
 {
 	struct agent_job aj = { .id = j->id, .type = j->type,
 				.timeout_s = j->timeout_s,
 				.n_args = j->nargs };
+	char url[128 + XBI_NAME_MAX], key[MACHINES_JOB_KEY_TEXT];
 	struct agent_msg m;
 	unsigned int i;
+	int ret = 0;
 
 	for (i = 0; i < j->nargs && i < XBA_JOB_ARGS_MAX; i++)
 		aj.args[i] = j->args[i];
+	if (job_is_image(j)) {
+		ret = job_image_args(c, j, url, sizeof(url), key);
+		if (ret) {
+			pr_warn("agent %s (%s): no key for image job %llu: %s",
+				c->name, c->macs, (unsigned long long)j->id,
+				strerror(-ret));
+			return ret;
+		}
+		aj.args[IMAGE_HTTP_JOB_ARG_URL] = url;
+		aj.args[IMAGE_HTTP_JOB_ARG_KEY] = key;
+		aj.n_args = IMAGE_HTTP_JOB_ARGS + 2;
+	}
 	msg_start(c, &m, XBA_MSG_JOB, flags, j->seq);
 	agent_build_job(&m, &aj);
-	if (sess_frame(c, &m))
+	explicit_bzero(key, sizeof(key));
+	ret = sess_frame(c, &m);
+	if (job_is_image(j))
+		explicit_bzero(c->srv->fbuf, m.len);
+	if (ret)
 		return -EIO;
 	c->srv->stats[AGENT_STAT_JOBS_SENT]++;
 	return 0;

@@ -3,14 +3,20 @@
  * The HTTP/1.1 boot file server on xbootd's io_uring loop: files under
  * http-root (kernels, initramfs, images), per-machine iPXE scripts, the CA
  * the agents pin (/xboot/ca.pem) and Prometheus /metrics. A served script
- * or whole boot file moves its machine's phase (machines.h).
+ * or whole boot file moves its machine's phase (machines.h). Under
+ * /images/ it is the image transport of include/xboot/image_http.h:
+ * deploys read an image's files like boot files, captures upload chunk
+ * frames as request bodies that image_xfer.c checks and stores.
  *
  * Each connection has at most one operation in flight - accept, recv of
  * the request head, send of the response head, then for a file body
  * splice file -> pipe and pipe -> socket in turn - so it is freed exactly
  * when that operation completes, never under the kernel's feet. The
- * bytes of a file never enter userspace. Timeouts are enforced by
- * http_tick() with shutdown(), which makes the pending operation complete.
+ * bytes of a file never enter userspace. A request body (PUT, POST) is
+ * read only after its request is authorised, into a buffer of exactly
+ * its Content-Length, by the same recv operation as heads. Timeouts are
+ * enforced by http_tick() with shutdown(), which makes the pending
+ * operation complete.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -34,6 +40,8 @@
 #include "agent_srv.h"
 #include "http.h"
 #include "http_parse.h"
+#include "image_store.h"
+#include "image_xfer.h"
 #include "ipxe_script.h"
 #include "log.h"
 #include "loop.h"
@@ -50,6 +58,24 @@
 
 #define HTTP_PIPE_SZ (256 * 1024) /* bytes moved per splice pair */
 #define HTTP_LINGER_S 2 /* how long a closing connection is drained */
+#define HTTP_SMALL_BODY 4096 /* start, finish, abort: JSON of a line */
+#define HTTP_BODIES_MAX 16 /* chunk bodies in memory at once; more: 503 */
+
+enum image_op {
+	IMG_MANIFEST,
+	IMG_DATA,
+	IMG_START,
+	IMG_CHUNK,
+	IMG_FINISH,
+	IMG_ABORT,
+};
+
+/* A parsed /images/NAME/... path. */
+struct image_target {
+	enum image_op op;
+	uint64_t index;          /* IMG_CHUNK */
+	char name[XBI_NAME_MAX + 1];
+};
 
 struct http_conn {
 	struct http *srv;
@@ -69,6 +95,16 @@ struct http_conn {
 				  * is set when it is all sent */
 	size_t out_len, out_off;
 	struct in_addr peer, local;
+	/* a request body being read (image uploads): the request waits */
+	struct http_request *req;
+	struct image_xfer_auth auth;
+	struct image_target *img;
+	char *body;
+	size_t body_len, body_need;
+	int body_counted;        /* a chunk body: counted in srv->bodies */
+	int continuing;          /* the out buffer is a 100 Continue */
+	int body_read;           /* the whole body is in: the stream is in
+				  * step even if the answer is an error */
 	size_t in_len;
 	char in[HTTP_HEAD_MAX];
 } LOOP_ALIGNED;
@@ -80,6 +116,8 @@ struct http {
 	int accepting;
 	struct http_conn *conns;
 	int nconns;
+	struct image_xfer *xfer;
+	unsigned int bodies;     /* chunk bodies being read now */
 	uint64_t stats[HTTP_STAT_MAX];
 } LOOP_ALIGNED;
 
@@ -95,13 +133,20 @@ static const char *status_reason(int status)
 {
 	switch (status) {
 	case 200: return "OK";
+	case 201: return "Created";
 	case 206: return "Partial Content";
 	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 411: return "Length Required";
+	case 413: return "Content Too Large";
 	case 414: return "URI Too Long";
 	case 416: return "Range Not Satisfiable";
+	case 417: return "Expectation Failed";
+	case 422: return "Unprocessable Content";
 	case 431: return "Request Header Fields Too Large";
 	case 503: return "Service Unavailable";
 	case 505: return "HTTP Version Not Supported";
@@ -125,6 +170,23 @@ static void count_status(struct http *s, int status)
 
 /* --- connection lifetime ------------------------------------------------ */
 
+static void conn_body_free(struct http_conn *c)
+{
+	if (c->req) {
+		explicit_bzero(c->req, sizeof(*c->req));
+		free(c->req);
+		c->req = NULL;
+	}
+	if (c->body_counted)
+		c->srv->bodies--;
+	c->body_counted = 0;
+	free(c->body);
+	c->body = NULL;
+	c->body_len = c->body_need = 0;
+	free(c->img);
+	c->img = NULL;
+}
+
 static void conn_free(struct http_conn *c)
 {
 	struct http *s = c->srv;
@@ -145,6 +207,7 @@ static void conn_free(struct http_conn *c)
 	}
 	free(c->out);
 	free(c->boot_path);
+	conn_body_free(c);
 	free(c);
 }
 
@@ -157,8 +220,12 @@ static void conn_recv(struct http_conn *c)
 	sqe = loop_get_sqe(c->srv->loop);
 	if (!sqe)
 		return conn_free(c);
-	io_uring_prep_recv(sqe, c->fd, c->in + c->in_len,
-			   sizeof(c->in) - c->in_len, 0);
+	if (c->body && !c->lingering)
+		io_uring_prep_recv(sqe, c->fd, c->body + c->body_len,
+				   c->body_need - c->body_len, 0);
+	else
+		io_uring_prep_recv(sqe, c->fd, c->in + c->in_len,
+				   sizeof(c->in) - c->in_len, 0);
 	loop_sqe_data(sqe, c, OP_RECV);
 }
 
@@ -226,6 +293,7 @@ struct reply {
 	int file_fd;          /* or a file: length bytes from file_off */
 	uint64_t file_off, file_size;
 	time_t mtime;         /* Last-Modified, 0: none */
+	const char *extra;    /* more header lines, each ending CR LF */
 };
 
 /* The head of a reply into c->out, followed by r->body unless HEAD. */
@@ -256,7 +324,7 @@ static int build_head(struct http_conn *c, const struct reply *r, int head)
 		     "Date: %s\r\n"
 		     "Content-Type: %s\r\n"
 		     "Content-Length: %llu\r\n"
-		     "%s%s%s%s%s%s"
+		     "%s%s%s%s%s%s%s"
 		     "Connection: %s\r\n\r\n",
 		     r->status, status_reason(r->status), date, r->ctype,
 		     (unsigned long long)r->length, crange,
@@ -264,6 +332,7 @@ static int build_head(struct http_conn *c, const struct reply *r, int head)
 			     "Accept-Ranges: bytes\r\n" : "",
 		     *lm ? "Last-Modified: " : "", lm, *lm ? "\r\n" : "",
 		     r->status == 405 ? "Allow: GET, HEAD\r\n" : "",
+		     r->extra ? r->extra : "",
 		     c->keep_alive ? "keep-alive" : "close");
 	if (n < 0 || n >= 1024)
 		return -EOVERFLOW;
@@ -279,8 +348,10 @@ static void conn_reply(struct http_conn *c, const struct reply *r, int head)
 	struct http *s = c->srv;
 
 	count_status(s, r->status);
-	if (r->status >= 400 && r->status != 404 && r->status != 416)
+	if (r->status >= 400 && r->status != 404 && r->status != 416 &&
+	    !c->body_read)
 		c->keep_alive = 0; /* the stream may be out of step */
+	c->body_read = 0;
 	if (build_head(c, r, head)) {
 		if (r->file_fd >= 0)
 			close(r->file_fd);
@@ -814,14 +885,264 @@ static void serve_metrics(struct http_conn *c, const struct http_request *req)
 	free(text);
 }
 
+
+/* --- images (include/xboot/image_http.h) ---------------------------------- */
+
+static const struct {
+	const char *name;
+	enum image_op op;
+	enum http_method method;
+} image_ops[] = {
+	{ "manifest", IMG_MANIFEST, HTTP_M_GET },
+	{ "data", IMG_DATA, HTTP_M_GET },
+	{ "start", IMG_START, HTTP_M_POST },
+	{ "finish", IMG_FINISH, HTTP_M_POST },
+	{ "abort", IMG_ABORT, HTTP_M_POST },
+};
+
+/* "/images/NAME/OP" or "/images/NAME/chunk/INDEX" into t; 0 or 404. The
+ * method is checked too: 405. */
+static int image_target_parse(const char *path, enum http_method method,
+			      struct image_target *t)
+{
+	const char *name = path + strlen(IMAGE_HTTP_PREFIX), *slash, *op;
+	enum http_method want;
+	unsigned int i;
+	char *end;
+
+	slash = strchr(name, '/');
+	if (!slash || slash == name || slash - name > XBI_NAME_MAX)
+		return 404;
+	memcpy(t->name, name, slash - name);
+	t->name[slash - name] = '\0';
+	if (!image_name_valid(t->name))
+		return 404;
+	op = slash + 1;
+	if (!strncmp(op, "chunk/", 6)) {
+		if (op[6] < '0' || op[6] > '9' || strlen(op + 6) > 10)
+			return 404;
+		errno = 0;
+		t->index = strtoull(op + 6, &end, 10);
+		if (*end || errno || t->index >= XBI_CHUNKS_MAX)
+			return 404;
+		t->op = IMG_CHUNK;
+		return method == HTTP_M_PUT ? 0 : 405;
+	}
+	for (i = 0; i < sizeof(image_ops) / sizeof(image_ops[0]); i++) {
+		if (strcmp(op, image_ops[i].name))
+			continue;
+		t->op = image_ops[i].op;
+		want = image_ops[i].method;
+		if (method == want ||
+		    (want == HTTP_M_GET && method == HTTP_M_HEAD))
+			return 0;
+		return 405;
+	}
+	return 404;
+}
+
+static void reply_image(struct http_conn *c, const struct image_xfer_reply *r)
+{
+	struct reply rr = { .status = r->status, .ctype = "application/json",
+			    .length = strlen(r->body), .body = r->body,
+			    .file_fd = -1 };
+
+	if (r->status == 503)
+		rr.extra = "Retry-After: 5\r\n";
+	conn_reply(c, &rr, 0);
+}
+
+/* The request refused before its body is read: the connection closes. */
+static void reply_image_refusal(struct http_conn *c, int status, int head)
+{
+	struct image_xfer_reply r = { .status = status };
+	struct reply rr;
+
+	snprintf(r.body, sizeof(r.body), "{\"error\":\"%s\"}",
+		 status_reason(status));
+	rr = (struct reply){ .status = status, .ctype = "application/json",
+			     .length = strlen(r.body), .body = r.body,
+			     .file_fd = -1 };
+	if (status == 401)
+		rr.extra = "WWW-Authenticate: Bearer\r\n";
+	else if (status == 503)
+		rr.extra = "Retry-After: 5\r\n";
+	conn_reply(c, &rr, head);
+}
+
+static void serve_image_file(struct http_conn *c,
+			     const struct http_request *req,
+			     const struct image_target *t)
+{
+	struct http *s = c->srv;
+	int head = req->method == HTTP_M_HEAD;
+	uint64_t off, count;
+	char path[PATH_MAX];
+	struct stat st;
+	int fd, ret;
+
+	snprintf(path, sizeof(path), "%s/%s/%s",
+		 image_store_path(s->d->images), t->name,
+		 t->op == IMG_MANIFEST ? XBI_FILE_MANIFEST : XBI_FILE_DATA);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		if (fd >= 0)
+			close(fd);
+		return reply_image_refusal(c, 404, head);
+	}
+	if (t->op == IMG_DATA && !head &&
+	    http_range_resolve(&req->range, st.st_size, &off, &count) != 416 &&
+	    count) {
+		ret = image_xfer_deploy_range(s->xfer, &c->auth, t->name, off,
+					      count);
+		if (ret) {
+			close(fd);
+			pr_debug_ratelimited("http: %s: bytes %llu+%llu: %s",
+					     req->path,
+					     (unsigned long long)off,
+					     (unsigned long long)count,
+					     ret == -EINVAL ?
+						     "not on chunk boundaries" :
+						     strerror(-ret));
+			return reply_image_refusal(c, ret == -EINVAL ? 400 :
+									500,
+						   head);
+		}
+	}
+	reply_fd(c, req, fd, &st, "application/octet-stream", false);
+}
+
+/* The body of a capture request is in: hand it on, answer. */
+static void image_body_done(struct http_conn *c)
+{
+	struct image_xfer *x = c->srv->xfer;
+	const struct image_target *t = c->img;
+	struct image_xfer_reply r = { 0 };
+
+	c->last = mono_now();
+	switch (t->op) {
+	case IMG_START:
+		image_xfer_capture_start(x, &c->auth, t->name, c->body,
+					 c->body_len, &r);
+		break;
+	case IMG_CHUNK:
+		image_xfer_capture_chunk(x, &c->auth, t->name, t->index,
+					 c->req->raw_length, c->body,
+					 c->body_len, &r);
+		break;
+	case IMG_FINISH:
+		image_xfer_capture_finish(x, &c->auth, t->name, c->body,
+					  c->body_len, &r);
+		break;
+	default:
+		image_xfer_capture_abort(x, &c->auth, t->name, &r);
+		break;
+	}
+	conn_body_free(c);
+	c->body_read = 1;
+	reply_image(c, &r);
+}
+
+/* Take the request's body: what came with the head, then recv the rest
+ * (after a 100 Continue when the client waits for one). */
+static void image_body_begin(struct http_conn *c,
+			     const struct http_request *req,
+			     const struct image_target *t)
+{
+	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+	size_t n;
+
+	c->req = malloc(sizeof(*c->req));
+	c->img = malloc(sizeof(*c->img));
+	c->body = malloc(req->content_length ? req->content_length : 1);
+	if (!c->req || !c->img || !c->body) {
+		conn_body_free(c);
+		return reply_image_refusal(c, 503, 0);
+	}
+	*c->req = *req;
+	*c->img = *t;
+	c->body_need = req->content_length;
+	if (t->op == IMG_CHUNK) {
+		c->body_counted = 1;
+		c->srv->bodies++;
+	}
+	n = c->in_len < c->body_need ? c->in_len : c->body_need;
+	memcpy(c->body, c->in, n);
+	c->body_len = n;
+	c->in_len -= n;
+	memmove(c->in, c->in + n, c->in_len);
+	c->head_start = 0;
+	if (c->body_len == c->body_need)
+		return image_body_done(c);
+	if (!req->expect_continue)
+		return conn_recv(c);
+	c->out = malloc(sizeof(cont));
+	if (!c->out)
+		return conn_free(c);
+	memcpy(c->out, cont, sizeof(cont));
+	c->out_len = sizeof(cont) - 1;
+	c->out_off = 0;
+	c->continuing = 1;
+	conn_send(c);
+}
+
+static void serve_image(struct http_conn *c, struct http_request *req)
+{
+	struct http *s = c->srv;
+	int head = req->method == HTTP_M_HEAD;
+	char peer[INET_ADDRSTRLEN];
+	struct image_target t;
+	int st, type;
+
+	st = image_target_parse(req->path, req->method, &t);
+	if (st || !s->xfer) {
+		explicit_bzero(req->bearer, sizeof(req->bearer));
+		return reply_image_refusal(c, st ? st : 404, head);
+	}
+	type = t.op == IMG_MANIFEST || t.op == IMG_DATA ?
+		       XBA_JOB_IMAGE_DEPLOY : XBA_JOB_IMAGE_CAPTURE;
+	inet_ntop(AF_INET, &c->peer, peer, sizeof(peer));
+	st = image_xfer_authorise(s->xfer, req->bearer, type, t.name, peer,
+				  &c->auth);
+	explicit_bzero(req->bearer, sizeof(req->bearer));
+	if (st)
+		return reply_image_refusal(c, st, head);
+	if (type == XBA_JOB_IMAGE_DEPLOY)
+		return serve_image_file(c, req, &t);
+	if (t.op != IMG_CHUNK && req->content_length > HTTP_SMALL_BODY)
+		return reply_image_refusal(c, 413, 0);
+	if (t.op == IMG_CHUNK && !req->has_raw_length)
+		return reply_image_refusal(c, 400, 0);
+	if (t.op == IMG_CHUNK && (s->bodies >= HTTP_BODIES_MAX ||
+				  !image_xfer_capture_room(s->xfer, &c->auth)))
+		return reply_image_refusal(c, 503, 0);
+	image_body_begin(c, req, &t);
+}
+
 /* --- requests ------------------------------------------------------------- */
 
-static void route(struct http_conn *c, const struct http_request *req)
+static const char *method_name(enum http_method m)
+{
+	switch (m) {
+	case HTTP_M_HEAD: return "HEAD";
+	case HTTP_M_PUT: return "PUT";
+	case HTTP_M_POST: return "POST";
+	default: return "GET";
+	}
+}
+
+static void route(struct http_conn *c, struct http_request *req)
 {
 	uint8_t mac[6];
 
-	pr_debug("http: %s %s", req->method == HTTP_M_HEAD ? "HEAD" : "GET",
-		 req->path);
+	pr_debug("http: %s %s", method_name(req->method), req->path);
+	if (!strncmp(req->path, IMAGE_HTTP_PREFIX,
+		     strlen(IMAGE_HTTP_PREFIX)))
+		return serve_image(c, req);
+	explicit_bzero(req->bearer, sizeof(req->bearer));
+	/* only image uploads take a body; it is not read: the reply closes */
+	if (req->method == HTTP_M_PUT || req->method == HTTP_M_POST)
+		return reply_error(c, 405, 0);
 	if (!strcmp(req->path, "/metrics"))
 		return serve_metrics(c, req);
 	if (!strcmp(req->path, "/xboot/ca.pem"))
@@ -850,6 +1171,7 @@ static void conn_next(struct http_conn *c)
 	if (st != 200) {
 		c->keep_alive = 0;
 		reply_error(c, st, req->method == HTTP_M_HEAD);
+		explicit_bzero(req, sizeof(*req));
 		free(req);
 		return;
 	}
@@ -859,6 +1181,7 @@ static void conn_next(struct http_conn *c)
 	memmove(c->in, c->in + req->head_len, c->in_len);
 	c->head_start = c->in_len ? mono_now() : 0;
 	route(c, req);
+	explicit_bzero(req, sizeof(*req));
 	free(req);
 }
 
@@ -900,6 +1223,13 @@ static void handle_recv(struct http_conn *c, int res)
 		return conn_free(c); /* closed, reset, or cut off */
 	if (c->lingering)
 		return conn_recv(c);
+	if (c->body) {
+		c->body_len += res;
+		c->last = mono_now();
+		if (c->body_len < c->body_need)
+			return conn_recv(c);
+		return image_body_done(c);
+	}
 	c->in_len += res;
 	c->last = mono_now();
 	if (!c->head_start)
@@ -916,6 +1246,12 @@ static void handle_send(struct http_conn *c, int res)
 	c->out_off += res;
 	if (c->out_off < c->out_len)
 		return conn_send(c);
+	if (c->continuing) {
+		c->continuing = 0;
+		free(c->out);
+		c->out = NULL;
+		return conn_recv(c);
+	}
 	if (c->file_fd >= 0 && c->file_left)
 		return conn_splice_in(c);
 	conn_done(c);
@@ -1049,6 +1385,9 @@ static const char *conn_overdue(const struct http_conn *c, time_t now)
 		return now - c->last >= HTTP_LINGER_S ? "lingering" : NULL;
 	if (c->out)
 		return now - c->last >= HTTP_SEND_STALL_S ? "stalled" : NULL;
+	if (c->body)
+		return now - c->last >= HTTP_SEND_STALL_S ? "stalled body" :
+							    NULL;
 	if (c->head_start)
 		return now - c->head_start >= HTTP_HEAD_DEADLINE_S ?
 			       "slow request head" : NULL;
@@ -1076,6 +1415,7 @@ void http_tick(struct http *s, time_t wall)
 		shutdown(c->fd, SHUT_RDWR);
 		c->shut = 1;
 	}
+	image_xfer_tick(s->xfer, now);
 	accept_arm(s);
 }
 
@@ -1134,6 +1474,9 @@ int http_open(struct http **out, struct loop *l, struct xbootd *d)
 	s->loop = l;
 	s->d = d;
 	s->fd = fd;
+	if (d->machines && d->images &&
+	    image_xfer_open(&s->xfer, d->machines, d->images))
+		pr_warn("http: no image transfers: out of memory");
 	raise_nofile();
 	if (access(d->cfg->http_root, R_OK | X_OK))
 		pr_warn("http: http-root %s: %s (files will be 404)",
@@ -1152,6 +1495,7 @@ void http_close(struct http *s)
 		return;
 	while (s->conns)
 		conn_free(s->conns);
+	image_xfer_close(s->xfer);
 	s->d->http_stats = NULL;
 	close(s->fd);
 	free(s);

@@ -2,8 +2,10 @@
 /*
  * HTTP/1.x request heads (RFC 9112), strictly: a boot client sends a
  * request line and a few headers, so anything ambiguous (folded lines, a
- * space before the colon, two Content-Lengths, a body) is refused rather
- * than guessed at - that is where request smuggling lives.
+ * space before the colon, two Content-Lengths, a body on GET, any
+ * Transfer-Encoding) is refused rather than guessed at - that is where
+ * request smuggling lives. Only PUT and POST have bodies, always framed
+ * by one Content-Length.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -180,6 +182,10 @@ static int parse_method(const char *p, size_t n, struct http_request *req)
 		req->method = HTTP_M_GET;
 	else if (n == 4 && !memcmp(p, "HEAD", 4))
 		req->method = HTTP_M_HEAD;
+	else if (n == 3 && !memcmp(p, "PUT", 3))
+		req->method = HTTP_M_PUT;
+	else if (n == 4 && !memcmp(p, "POST", 4))
+		req->method = HTTP_M_POST;
 	else
 		return 405;
 	return 200;
@@ -267,8 +273,46 @@ static bool has_token(const char *v, size_t n, const char *tok)
 }
 
 struct head_seen {
-	int host, content_length, range;
+	int host, content_length, range, auth, raw_length, expect;
 };
+
+static bool has_body(const struct http_request *req)
+{
+	return req->method == HTTP_M_PUT || req->method == HTTP_M_POST;
+}
+
+/* A decimal length, digits only: "+5", " 5" (after trimming) or "5x"
+ * would be read differently by someone else on the path. */
+static int parse_length(const char *v, size_t vl, uint64_t *out)
+{
+	const char *p = v;
+
+	if (!vl || vl > 20 || parse_u64(&p, v + vl, out) || p != v + vl)
+		return -EINVAL;
+	return 0;
+}
+
+/* "Bearer TOKEN": the token, when it is printable ASCII without spaces. */
+static void parse_bearer(const char *v, size_t vl, struct http_request *req)
+{
+	size_t i;
+
+	if (vl <= 7 || strncasecmp(v, "Bearer ", 7))
+		return;
+	v += 7;
+	vl -= 7;
+	while (vl && *v == ' ') {
+		v++;
+		vl--;
+	}
+	if (!vl || vl > HTTP_AUTH_MAX)
+		return;
+	for (i = 0; i < vl; i++)
+		if (v[i] <= ' ' || v[i] > '~')
+			return;
+	memcpy(req->bearer, v, vl);
+	req->bearer[vl] = '\0';
+}
 
 static int header_value(const char *name, size_t nl, const char *v,
 			size_t vl, struct http_request *req,
@@ -282,8 +326,27 @@ static int header_value(const char *name, size_t nl, const char *v,
 			return 400;
 	} else if (IS("content-length")) {
 		/* no body on GET or HEAD: a length other than 0 is refused */
-		if (seen->content_length++ || vl != 1 || v[0] != '0')
+		if (seen->content_length++ ||
+		    parse_length(v, vl, &req->content_length))
 			return 400;
+		if (!has_body(req) && req->content_length)
+			return 400;
+		if (req->content_length > HTTP_BODY_MAX)
+			return 413;
+	} else if (IS("authorization")) {
+		if (seen->auth++)
+			return 400;
+		parse_bearer(v, vl, req);
+	} else if (IS("x-xboot-raw-length")) {
+		if (seen->raw_length++ ||
+		    parse_length(v, vl, &req->raw_length))
+			return 400;
+		req->has_raw_length = 1;
+	} else if (IS("expect")) {
+		if (seen->expect++ || vl != 12 ||
+		    strncasecmp(v, "100-continue", 12))
+			return 417;
+		req->expect_continue = has_body(req);
 	} else if (IS("transfer-encoding")) {
 		return 400;
 	} else if (IS("connection")) {
@@ -362,6 +425,8 @@ int http_parse_request(const char *buf, size_t len, struct http_request *req)
 	}
 	if (req->minor >= 1 && seen.host != 1)
 		return 400;
+	if (has_body(req) && !seen.content_length)
+		return 411;
 	req->head_len = next - buf;
 	return 200;
 }

@@ -2,9 +2,12 @@
 /*
  * The HTTP/1.x request head parser of the boot file server: pure (no I/O),
  * so the unit tests and the fuzzer drive it with bytes. It accepts what a
- * boot client sends (GET or HEAD, no body) and turns everything else into
- * the status to answer with. The path it returns is percent-decoded and
- * already free of "..", NUL and control characters.
+ * boot client sends (GET or HEAD, no body) and what an imaging agent sends
+ * (PUT and POST with a Content-Length body, include/xboot/image_http.h),
+ * and turns everything else into the status to answer with. The path it
+ * returns is percent-decoded and already free of "..", NUL and control
+ * characters. Bodies are framed by Content-Length only: no chunked
+ * transfer coding, so there is one way to find a body's end.
  */
 #ifndef XBOOTD_HTTP_PARSE_H
 #define XBOOTD_HTTP_PARSE_H
@@ -15,11 +18,21 @@
 #define HTTP_HEAD_MAX 8192 /* whole request head: larger -> 431 */
 #define HTTP_LINE_MAX 2048 /* request line: longer -> 414 */
 #define HTTP_PATH_MAX 1024
+/*
+ * The largest body: one image chunk frame (image_http.h), a chunk of at
+ * most 64 MiB (XBI_CHUNK_SHIFT_MAX) whose zstd frame may be up to
+ * ZSTD_compressBound() = len + len / 256 (+ a little below 128 KiB)
+ * bytes: 64 MiB + 256 KiB; 512 KiB of slack. Larger -> 413.
+ */
+#define HTTP_BODY_MAX ((64ULL << 20) + (512ULL << 10))
+#define HTTP_AUTH_MAX 128 /* a Bearer credential's characters, at most */
 
 enum http_method {
 	HTTP_M_NONE = 0,
 	HTTP_M_GET,
 	HTTP_M_HEAD,
+	HTTP_M_PUT,
+	HTTP_M_POST,
 };
 
 enum http_range_kind {
@@ -39,14 +52,23 @@ struct http_request {
 	int minor;            /* HTTP/1.minor */
 	int keep_alive;       /* the connection stays open after the answer */
 	size_t head_len;      /* bytes of the buffer the head took */
+	uint64_t content_length; /* PUT, POST: the body's (<= HTTP_BODY_MAX) */
+	int expect_continue;  /* "Expect: 100-continue" */
+	int has_raw_length;   /* X-Xboot-Raw-Length was given */
+	uint64_t raw_length;
 	struct http_range range;
+	/* "Authorization: Bearer X": X ([!-~] only), "" when absent or of
+	 * another scheme. A secret: wipe the request after use. */
+	char bearer[HTTP_AUTH_MAX + 1];
 	char path[HTTP_PATH_MAX]; /* decoded, query cut off */
 };
 
 /*
  * Parse the request head at the start of buf. Returns 0 when the head is
  * not complete yet (read more), 200 when req is filled in, or the HTTP
- * status to answer an unusable request with (400, 405, 414, 431, 505); then
+ * status to answer an unusable request with (400, 405, 411: a PUT or POST
+ * without Content-Length, 413: a body over HTTP_BODY_MAX, 414, 417: an
+ * Expect other than 100-continue, 431, 505); then
  * the connection is closed after the answer. req->method is set as soon
  * as it is known, so a HEAD gets no body even in an error answer.
  */

@@ -86,6 +86,8 @@ enum machines_stmt {
 	M_MACHINE_ONE,
 	M_JOBS_ALL,
 	M_JOBS_MAC,
+	M_KEY_SET,
+	M_KEY_FIND,
 	M_MAX,
 };
 
@@ -161,7 +163,22 @@ static const char *const machines_sql[M_MAX] = {
 	[M_JOBS_ALL] = "SELECT " JOB_COLS " FROM jobs ORDER BY id",
 	[M_JOBS_MAC] = "SELECT " JOB_COLS " FROM jobs WHERE mac = ?1"
 		       " ORDER BY step, id",
+	[M_KEY_SET] = "INSERT OR REPLACE INTO job_keys (job_id, hash)"
+		      " VALUES (?1, ?2)",
+	[M_KEY_FIND] = "SELECT " JOB_COLS " FROM jobs WHERE id ="
+		       " (SELECT job_id FROM job_keys WHERE hash = ?1)",
 };
+
+/*
+ * Image job keys (image_http.h) live in a table of their own, made here
+ * rather than in store.c's schema so that an older database gains it
+ * without a migration step; it holds nothing that outlives its job's
+ * usefulness, so dropping it costs only the keys of jobs in flight.
+ */
+static const char job_keys_sql[] =
+	"CREATE TABLE IF NOT EXISTS job_keys ("
+	" job_id INTEGER PRIMARY KEY,"
+	" hash BLOB NOT NULL UNIQUE)";
 
 struct machine_event {
 	uint64_t seq;
@@ -407,6 +424,11 @@ int machines_open(struct machines **out, struct store *st)
 		return -ENOMEM;
 	m->st = st;
 	m->db = store_db(st);
+	if (sqlite3_exec(m->db, job_keys_sql, NULL, NULL, NULL) != SQLITE_OK) {
+		pr_err("machines: job_keys: %s", sqlite3_errmsg(m->db));
+		free(m);
+		return -EIO;
+	}
 	for (i = 0; i < M_MAX; i++) {
 		if (sqlite3_prepare_v3(m->db, machines_sql[i], -1,
 				       SQLITE_PREPARE_PERSISTENT, &m->stmt[i],
@@ -1304,6 +1326,16 @@ static int machine_settle(struct machines *m, const struct job_rec *j)
 	return machine_phase_set(m, j->mac, phase, detail, NULL, j->id);
 }
 
+/* Image jobs take exactly their two arguments: xbootd appends the URL
+ * and the key after them (image_http.h). Whether the image exists or the
+ * name is free is the image store's to say: image_xfer_job_check(). */
+static bool job_image_args_valid(int type, unsigned int nargs)
+{
+	if (type != XBA_JOB_IMAGE_DEPLOY && type != XBA_JOB_IMAGE_CAPTURE)
+		return true;
+	return nargs == IMAGE_HTTP_JOB_ARGS;
+}
+
 int machines_job_add(struct machines *m, const uint8_t mac[6], int type,
 		     int step, uint32_t timeout_s, const char *const args[],
 		     unsigned int nargs, uint64_t *id)
@@ -1326,6 +1358,8 @@ int machines_job_add(struct machines *m, const uint8_t mac[6], int type,
 	for (i = 0; i < nargs; i++)
 		if (!args[i] || strlen(args[i]) >= XBA_ATTR_VALUE_MAX)
 			return -EINVAL;
+	if (!job_image_args_valid(type, nargs))
+		return -EINVAL;
 	arr = json_object_new_array();
 	for (i = 0; i < nargs; i++)
 		json_object_array_add(arr, json_object_new_string(args[i]));
@@ -1937,4 +1971,55 @@ struct json_object *machines_machine_json(struct machines *m,
 	o = machine_row_json(m, s, true);
 	m_done(m, M_MACHINE_ONE);
 	return o;
+}
+
+/* ---- image job keys ---- */
+
+static bool key_text_valid(const char *key)
+{
+	size_t n = strlen(key);
+
+	return n == IMAGE_HTTP_KEY_HEX &&
+	       strspn(key, "0123456789abcdef") == IMAGE_HTTP_KEY_HEX;
+}
+
+int machines_job_key_new(struct machines *m, uint64_t id,
+			 char out[MACHINES_JOB_KEY_TEXT])
+{
+	uint8_t raw[IMAGE_HTTP_KEY_LEN], hash[HASH_LEN];
+	sqlite3_stmt *s = m_stmt(m, M_KEY_SET);
+	int i, ret;
+
+	ret = random_bytes(raw, sizeof(raw));
+	for (i = 0; !ret && i < IMAGE_HTTP_KEY_LEN; i++)
+		snprintf(out + 2 * i, 3, "%02x", raw[i]);
+	explicit_bzero(raw, sizeof(raw));
+	if (!ret)
+		ret = sha256(out, IMAGE_HTTP_KEY_HEX, hash);
+	if (ret) {
+		explicit_bzero(out, MACHINES_JOB_KEY_TEXT);
+		return ret;
+	}
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)id);
+	sqlite3_bind_blob(s, 2, hash, HASH_LEN, SQLITE_TRANSIENT);
+	ret = m_exec(m, M_KEY_SET);
+	if (ret)
+		explicit_bzero(out, MACHINES_JOB_KEY_TEXT);
+	return ret;
+}
+
+int machines_job_key_find(struct machines *m, const char *key,
+			  struct job_rec *out)
+{
+	uint8_t hash[HASH_LEN];
+	int ret;
+
+	if (!key_text_valid(key))
+		return -ENOENT;
+	ret = sha256(key, IMAGE_HTTP_KEY_HEX, hash);
+	if (ret)
+		return ret;
+	sqlite3_bind_blob(m_stmt(m, M_KEY_FIND), 1, hash, HASH_LEN,
+			  SQLITE_TRANSIENT);
+	return job_read_one(m, M_KEY_FIND, out);
 }

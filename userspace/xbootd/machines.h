@@ -47,6 +47,7 @@
 #include <netinet/in.h>
 
 #include "agent_proto.h"
+#include "xboot/image_http.h"
 
 struct store;
 struct machines;
@@ -233,7 +234,9 @@ int machines_hello_put(struct machines *m, const uint8_t mac[6],
 /* A new queued job; args are copied. *id gets its id. step 0 is the
  * type's job_type_default_step(). -EINVAL: type or step out of range,
  * too many args, an arg of XBA_ATTR_VALUE_MAX bytes or more, a run job
- * without its script. */
+ * without its script, an image job without exactly its two arguments
+ * (image-deploy NAME DISK, image-capture DISK NAME; the name and whether
+ * the image exists are the caller's check: image_xfer_job_check()). */
 int machines_job_add(struct machines *m, const uint8_t mac[6], int type,
 		     int step, uint32_t timeout_s, const char *const args[],
 		     unsigned int nargs, uint64_t *id);
@@ -285,6 +288,19 @@ int machines_jobs_abandon(struct machines *m, const uint8_t mac[6],
  * dropped; -EALREADY otherwise). -ENOENT: no such job. */
 int machines_job_cancel(struct machines *m, uint64_t id);
 int machines_job_retry(struct machines *m, uint64_t id);
+
+/* ---- image job keys (include/xboot/image_http.h) ---- */
+
+#define MACHINES_JOB_KEY_TEXT (IMAGE_HTTP_KEY_HEX + 1)
+
+/* A new key for image job id (its text, lowercase hex, into out); only
+ * its SHA-256 is stored, replacing the job's older key. */
+int machines_job_key_new(struct machines *m, uint64_t id,
+			 char out[MACHINES_JOB_KEY_TEXT]);
+/* The job whose current key is key (any state: the caller checks it is
+ * in flight), or -ENOENT (also for text that cannot be a key). */
+int machines_job_key_find(struct machines *m, const char *key,
+			  struct job_rec *out);
 
 /* ---- the API's views (json-c objects, the caller puts them) ---- */
 
