@@ -16,12 +16,44 @@
 
 #include "control.c"
 #include "image_store.c"
+#include "media.c"
+
+/* No image jobs are checked against a store here: none is open. */
+int image_xfer_job_check(struct image_store *st, int type,
+			 const char *const args[], unsigned int nargs,
+			 char *why, size_t why_size)
+{
+	return 0;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 struct io_uring_sqe *loop_get_sqe(struct loop *l)
 {
 	return NULL;
+}
+
+/* No loop, so no media builds: POST /media is parsed, then refused busy. */
+struct media_srv *loop_media(struct loop *l)
+{
+	return NULL;
+}
+
+int media_srv_running(const struct media_srv *m)
+{
+	return 0;
+}
+
+int media_srv_start(struct media_srv *m, const struct media_spec *spec,
+		    media_srv_done_fn done, void *arg, char *err,
+		    size_t errlen)
+{
+	snprintf(err, errlen, "no builds in the fuzzer");
+	return -EBUSY;
+}
+
+void media_srv_forget(struct media_srv *m, void *arg)
+{
 }
 
 void lease_count(struct lease_db *db, int subnet, struct lease_counts *c)

@@ -2,8 +2,8 @@
 /*
  * The control API's HTTP request parser (a table of good and bad requests),
  * its JSON responses for an idle daemon, the agent routes (machines,
- * jobs, events) on a real machines store, and the image routes on a real
- * image store.
+ * jobs, events) on a real machines store, the image routes on a real
+ * image store, and POST /media's checks and defaults.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include <cmocka.h>
 #include <json-c/json.h>
 
@@ -712,6 +713,212 @@ static void test_images(void **state)
 	d->images = NULL;
 }
 
+/* ---- POST /media: every bad body names its field ---- */
+
+struct media_fx {
+	struct config cfg;
+	struct xbootd d;
+	char dir[64];
+	char out[128];
+};
+
+static void touch(const char *path)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs("x", f);
+	fclose(f);
+}
+
+static void media_fx_init(struct media_fx *f)
+{
+	char p[256];
+
+	memset(f, 0, sizeof(*f));
+	config_init(&f->cfg);
+	f->d.cfg = &f->cfg;
+	f->d.nifaces = 1;
+	f->d.ifaces[0].link.addr.s_addr = htonl(0x0a000001);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test_control_media.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->cfg.http_root, sizeof(f->cfg.http_root), "%s", f->dir);
+	snprintf(p, sizeof(p), "%s/boot", f->dir);
+	assert_int_equal(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/boot/default", f->dir);
+	assert_int_equal(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/boot/default/vmlinuz", f->dir);
+	touch(p);
+	snprintf(p, sizeof(p), "%s/boot/default/initrd.img", f->dir);
+	touch(p);
+	snprintf(p, sizeof(p), "%s/ca.pem", f->dir);
+	touch(p);
+	snprintf(f->out, sizeof(f->out), "%s/m.img", f->dir);
+}
+
+static void media_fx_done(struct media_fx *f)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* POST /media with body (%s: the fixture's output path) refused 400
+ * with a message that says want. */
+static void media_refused(struct media_fx *f, const char *body,
+			  const char *want)
+{
+	char b[768];
+
+	snprintf(b, sizeof(b), body, f->out);
+	expect_error(post(&f->d, "/media", b, 400), want);
+}
+
+static void test_media_route(void **state)
+{
+	static const struct {
+		const char *body, *want;
+	} bad[] = {
+		{ "[]", "body: not a JSON object" },
+		{ "{\"type\":\"floppy\",\"out\":\"%s\"} x", "body: not a JSON" },
+		{ "{\"out\":\"%s\"}", "type: required" },
+		{ "{\"type\":\"tape\",\"out\":\"%s\"}",
+		  "type: unknown media type 'tape'" },
+		{ "{\"type\":7,\"out\":\"%s\"}", "type: not a string" },
+		{ "{\"type\":\"floppy\",\"out\":\"%s\",\"colour\":\"red\"}",
+		  "colour: unknown field" },
+		{ "{\"type\":\"floppy\"}", "out: required" },
+		{ "{\"type\":\"floppy\",\"out\":\"boot.img\"}",
+		  "out: 'boot.img' is not an absolute path" },
+		{ "{\"type\":\"floppy\",\"out\":\"/nonexistent/x/b.img\"}",
+		  "out: cannot write /nonexistent/x/b.img: No such file" },
+		{ "{\"type\":\"floppy\",\"out\":\"/tmp\"}",
+		  "out: cannot write /tmp: not a regular file" },
+		{ "{\"type\":\"floppy\",\"out\":\"%s\\u0000x\"}",
+		  "out: contains NUL" },
+		{ "{\"type\":\"floppy\",\"out\":\"%s\",\"server\":\"10.0.0\"}",
+		  "server '10.0.0' does not parse" },
+		{ "{\"type\":\"floppy\",\"out\":\"%s\",\"server\":\"10.0.0.1:0\"}",
+		  "server '10.0.0.1:0' does not parse" },
+		{ "{\"type\":\"floppy\",\"out\":\"%s\",\"server\":\"ftp://10.0.0.1\"}",
+		  "does not parse" },
+		{ "{\"type\":\"floppy\",\"out\":\"%s\",\"machine\":\"52:54:00\"}",
+		  "machine: '52:54:00' is not a MAC address" },
+		{ "{\"type\":\"floppy\",\"out\":\"%s\",\"ip\":\"10.0.0.5\"}",
+		  "ip '10.0.0.5' does not parse" },
+		{ "{\"type\":\"floppy\",\"out\":\"%s\",\"ip\":\"10.0.0.5/33\"}",
+		  "ip '10.0.0.5/33' does not parse" },
+		{ "{\"type\":\"floppy\",\"out\":\"%s\",\"gateway\":\"10.0.0.1\"}",
+		  "a gateway needs a static address" },
+		{ "{\"type\":\"floppy\",\"out\":\"%s\",\"ip\":\"10.0.0.5/24\",\"gateway\":\"10.1.0.1\"}",
+		  "gateway 10.1.0.1 is outside 10.0.0.5/24" },
+		{ "{\"type\":\"floppy\",\"out\":\"%s\",\"ip\":\"10.0.0.5/24\",\"gateway\":\"x\"}",
+		  "gateway 'x' is not an IPv4 address" },
+		{ "{\"type\":\"usb\",\"out\":\"%s\",\"kernel\":\"/nonexistent\",\"initrd\":\"/nonexistent\"}",
+		  "kernel: /nonexistent: No such file" },
+		{ "{\"type\":\"usb\",\"out\":\"%s\",\"kernel\":\"vmlinuz\",\"initrd\":\"initrd\"}",
+		  "kernel: 'vmlinuz' is not an absolute path" },
+		{ "{\"type\":\"iso\",\"out\":\"%s\",\"initrd\":\"/etc/hostname\"}",
+		  "kernel: give kernel and initrd together" },
+		{ "{\"type\":\"iso\",\"out\":\"%s\",\"ca\":\"/nonexistent/ca.pem\"}",
+		  "ca: /nonexistent/ca.pem: No such file" },
+	};
+	struct media_fx f;
+	char p[256];
+	size_t i;
+
+	media_fx_init(&f);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		media_refused(&f, bad[i].body, bad[i].want);
+	expect_error(response(&f.d, "/media", 405), "use POST");
+	expect_error(post(&f.d, "/media/x", "{}", 404), "not found");
+
+	/* valid, but only the event loop builds */
+	snprintf(p, sizeof(p), "{\"type\":\"floppy\",\"out\":\"%s\"}", f.out);
+	expect_error(post(&f.d, "/media", p, 503), "running xbootd");
+
+	/* no boot environment under http-root for usb and iso */
+	snprintf(p, sizeof(p), "%s/boot/default/vmlinuz", f.dir);
+	unlink(p);
+	media_refused(&f, "{\"type\":\"usb\",\"out\":\"%s\"}",
+		      "kernel: none given, and xbootd has no boot environment at");
+	/* ... which a floppy does not need */
+	snprintf(p, sizeof(p), "{\"type\":\"floppy\",\"out\":\"%s\"}", f.out);
+	expect_error(post(&f.d, "/media", p, 503), "running xbootd");
+
+	/* no server to default to */
+	f.cfg.http_port = 0;
+	media_refused(&f, "{\"type\":\"floppy\",\"out\":\"%s\"}",
+		      "server: xbootd serves no HTTP (http-port=0)");
+	f.cfg.http_port = 8080;
+	f.d.nifaces = 0;
+	media_refused(&f, "{\"type\":\"floppy\",\"out\":\"%s\"}",
+		      "server: xbootd has no address to offer");
+	media_fx_done(&f);
+}
+
+static struct control_media *media_ok(struct media_fx *f, const char *body)
+{
+	static struct control_media m;
+	char b[768], msg[640];
+
+	snprintf(b, sizeof(b), body, f->out);
+	if (control_media_parse(&f->d, b, strlen(b), &m, msg, sizeof(msg)))
+		fail_msg("%s: %s", b, msg);
+	return &m;
+}
+
+/* The defaults a running xbootd fills in. */
+static void test_media_defaults(void **state)
+{
+	struct control_media *m;
+	struct media_fx f;
+	char p[256];
+
+	media_fx_init(&f);
+	m = media_ok(&f, "{\"type\":\"usb\",\"out\":\"%s\"}");
+	assert_int_equal(m->spec.type, MEDIA_USB);
+	/* and a strong reference: control.c's are weak (fuzz_control) */
+	assert_string_equal(media_type_name(m->spec.type), "usb");
+	assert_string_equal(m->spec.out, f.out);
+	assert_string_equal(m->spec.server, "http://10.0.0.1:8080");
+	snprintf(p, sizeof(p), "%s/boot/default/vmlinuz", f.dir);
+	assert_string_equal(m->spec.kernel, p);
+	snprintf(p, sizeof(p), "%s/boot/default/initrd.img", f.dir);
+	assert_string_equal(m->spec.initrd, p);
+	assert_string_equal(m->spec.ca, "");
+	assert_string_equal(m->spec.enrol, "");
+	assert_int_equal(m->enrol_expires, 0);
+
+	/* the agent CA, and server-address over the interface's */
+	snprintf(f.d.agent_ca_file, sizeof(f.d.agent_ca_file), "%s/ca.pem",
+		 f.dir);
+	f.cfg.server_addr.s_addr = htonl(0x0a000009);
+	f.cfg.http_port = 8081;
+	m = media_ok(&f, "{\"type\":\"iso\",\"out\":\"%s\",\"machine\":\"52-54-00-AA-00-01\"}");
+	assert_string_equal(m->spec.ca, f.d.agent_ca_file);
+	assert_string_equal(m->spec.server, "http://10.0.0.9:8081");
+	assert_string_equal(m->spec.mac, "52:54:00:aa:00:01");
+
+	/* a floppy carries neither boot environment nor CA */
+	m = media_ok(&f, "{\"type\":\"floppy\",\"out\":\"%s\",\"kernel\":\"/x\",\"initrd\":\"/y\"}");
+	assert_string_equal(m->spec.kernel, "");
+	assert_string_equal(m->spec.ca, "");
+
+	/* a server without a port gets xbootd's HTTP port */
+	m = media_ok(&f, "{\"type\":\"floppy\",\"out\":\"%s\",\"server\":\"10.0.0.7\"}");
+	assert_string_equal(m->spec.server, "http://10.0.0.7:8081");
+	m = media_ok(&f, "{\"type\":\"floppy\",\"out\":\"%s\",\"server\":\"http://10.0.0.7/\"}");
+	assert_string_equal(m->spec.server, "http://10.0.0.7:8081");
+	m = media_ok(&f, "{\"type\":\"floppy\",\"out\":\"%s\",\"server\":\"10.0.0.7:80\",\"ip\":\"10.0.5.7/16\",\"gateway\":\"10.0.0.1\",\"machine\":null}");
+	assert_string_equal(m->spec.server, "http://10.0.0.7:80");
+	assert_string_equal(m->spec.ip, "10.0.5.7/16");
+	assert_string_equal(m->spec.gateway, "10.0.0.1");
+	assert_string_equal(m->spec.mac, "");
+	media_fx_done(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -720,6 +927,8 @@ int main(void)
 		cmocka_unit_test(test_parse_limits),
 		cmocka_unit_test(test_query),
 		cmocka_unit_test(test_responses),
+		cmocka_unit_test(test_media_route),
+		cmocka_unit_test(test_media_defaults),
 		cmocka_unit_test_setup_teardown(test_jobs, setup_store,
 						teardown_store),
 		cmocka_unit_test_setup_teardown(test_machines, setup_store,

@@ -6,9 +6,21 @@
 #      script, GET /boot/MAC.ipxe, from xbootd's HTTP server
 #   2. --machine MAC --ip CIDR --gateway GW: no DHCP at all; the script
 #      request comes from the static address
-# The image must pass fsck.fat -n.
+# The image must pass fsck.fat -n. Both floppies are made the way an
+# operator makes them: `xbootctl media create` through the running xbootd
+# (POST /media), the first with xbootd's own defaults for the server.
 set -u
 . "$(dirname "$0")/../lib/media.sh"
+
+# ctl_make TYPE FILE ARGS...: xbootctl media create, which xbootd answers
+# when the image is written
+ctl_make() {
+	local type=$1 out=$2
+	shift 2
+	nx_log "xbootctl media create --type $type --out $out $*"
+	nx_ctl media create --type "$type" --out "$out" "$@" | sed 's/^/    /'
+	[ "${PIPESTATUS[0]}" = 0 ] || nx_fail "xbootctl media create --type $type failed"
+}
 
 MAC=52:54:00:f1:00:01
 STATIC=10.77.2.50
@@ -23,7 +35,7 @@ mkdir -p "$NX_TMP/http"
 mx_xbootd
 
 img=$NX_TMP/dhcp.img
-mx_make floppy "$img" --server $NX_SRV_IP:$MX_PORT
+ctl_make floppy "$img"
 nx_check [ "$(stat -c %s "$img")" -eq 1474560 ] -- "the image is 1.44 MB"
 nx_check mx_fsck_fat "$img" -- "fsck.fat -n passes"
 nx_check eval "MTOOLS_SKIP_CHECK=1 minfo -i '$img' | grep -q 'banner:\"SYSLINUX\"'" -- \
@@ -36,7 +48,7 @@ nx_check eval "nx_ctl leases | grep -qi '$MAC'" -- "the machine holds a lease fr
 
 img=$NX_TMP/static.img
 mac2=52:54:00:f1:00:02
-mx_make floppy "$img" --server http://$NX_SRV_IP:$MX_PORT/ --machine $mac2 \
+ctl_make floppy "$img" --server http://$NX_SRV_IP:$MX_PORT/ --machine $mac2 \
 	--ip $STATIC/16 --gateway $NX_SRV_IP
 nx_check mx_fsck_fat "$img" -- "fsck.fat -n passes (static)"
 mx_boot static bios $mac2 -drive "if=floppy,format=raw,file=$img" -boot a

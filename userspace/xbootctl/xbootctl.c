@@ -19,6 +19,9 @@
  *            [--chunk-size=SIZE] [--level=N] [--threads=N]
  *   xbootctl [--json] [--image-dir=DIR] image export NAME FILE |
  *            image verify NAME | image rm NAME
+ *   xbootctl [--json] media create --type floppy|usb|iso --out FILE
+ *            [--server ADDR[:PORT]] [--machine MAC] [--ip CIDR
+ *            --gateway ADDR] [--kernel F --initrd F] [--ca F]
  *   xbootctl [--json] cache list|stats
  *   xbootctl cache add [--replace] PATH
  *   xbootctl cache del ID|PATH
@@ -49,6 +52,7 @@
 #include "config.h"
 #include "image_store.h"
 #include "kcache.h"
+#include "media_srv.h"
 #include "xboot/agent.h"
 
 #define RESPONSE_MAX (256 << 20)
@@ -77,7 +81,20 @@ struct opts {
 	const char *chunk_size;
 	const char *level;
 	const char *threads;
+	/* media create */
+	const char *type;
+	const char *out;
+	const char *server;
+	const char *machine;
+	const char *ip;
+	const char *gateway;
+	const char *kernel;
+	const char *initrd;
+	const char *ca;
 };
+
+/* How long to wait for xbootd's answer; media create waits for a build. */
+static int io_timeout_s = IO_TIMEOUT_S;
 
 static void usage(FILE *out)
 {
@@ -111,7 +128,9 @@ static void usage(FILE *out)
 		"  image export NAME FILE     the image back to raw bytes in FILE (a file or a\n"
 		"                   block device), byte-identical to what was imported\n"
 		"  image verify NAME  read every chunk and check its hashes, then the image's\n"
-		"  image rm NAME    remove the image\n\n"
+		"  image rm NAME    remove the image\n"
+		"  media create --type floppy|usb|iso --out FILE  a boot medium for a machine\n"
+		"                   that cannot PXE boot, built and written by xbootd\n\n"
 		"The cache commands talk to xboot.ko directly and need CAP_NET_ADMIN.\n"
 		"The image commands read and write the image store themselves; its directory\n"
 		"comes from the running xbootd (its image-dir), or --image-dir without it.\n\n"
@@ -131,6 +150,17 @@ static void usage(FILE *out)
 		"                         (default 4M)\n"
 		"  --level=N              image import: zstd level, %d to %d (default 3)\n"
 		"  --threads=N            image import: zstd worker threads per chunk\n"
+		"  --type=TYPE            media create: floppy, usb or iso\n"
+		"  --out=FILE             media create: the image to write (xbootd writes it)\n"
+		"  --server=ADDR[:PORT]   media create: the xbootd the medium reaches\n"
+		"                         (default: xbootd's address and HTTP port)\n"
+		"  --machine=MAC          media create: the machine it is for (usb, iso: with\n"
+		"                         the agent service on, a 30-day enrolment credential)\n"
+		"  --ip=CIDR --gateway=ADDR  media create: a static address instead of DHCP\n"
+		"  --kernel=F --initrd=F  media create (usb, iso): the boot environment\n"
+		"                         (default: HTTP-ROOT/boot/default/{vmlinuz,initrd.img})\n"
+		"  --ca=F                 media create (usb, iso): the CA the agent pins\n"
+		"                         (default: xbootd's agent CA)\n"
 		"  --                     what follows are arguments, even if they start with -\n"
 		"  -h, --help             this text\n",
 		XBOOTD_DEFAULT_CONTROL_SOCKET, XBI_LEVEL_MIN, XBI_LEVEL_MAX);
@@ -208,6 +238,20 @@ static int image_args_check(const struct opts *o)
 	return 0;
 }
 
+/* media create */
+static int media_args_check(const struct opts *o)
+{
+	if (o->nargs != 1 || strcmp(o->args[0], "create")) {
+		fprintf(stderr, "xbootctl: media create --type floppy|usb|iso --out FILE [...] (see --help)\n");
+		return -1;
+	}
+	if (!o->type || !o->out) {
+		fprintf(stderr, "xbootctl: media create: --type floppy|usb|iso and --out FILE are required\n");
+		return -1;
+	}
+	return 0;
+}
+
 /* How many arguments each command takes, at least and at most. */
 static const struct {
 	const char *name;
@@ -228,6 +272,8 @@ static int command_args_check(const struct opts *o)
 		return job_args_check(o);
 	if (!strcmp(o->command, "image"))
 		return image_args_check(o);
+	if (!strcmp(o->command, "media"))
+		return media_args_check(o);
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(o->command, commands[i].name))
 			continue;
@@ -312,7 +358,18 @@ static int parse_args(int argc, char **argv, struct opts *o)
 				     &o->chunk_size) ||
 			   opt_value(argc, argv, &i, "--level", &o->level) ||
 			   opt_value(argc, argv, &i, "--threads",
-				     &o->threads)) {
+				     &o->threads) ||
+			   opt_value(argc, argv, &i, "--type", &o->type) ||
+			   opt_value(argc, argv, &i, "--out", &o->out) ||
+			   opt_value(argc, argv, &i, "--server", &o->server) ||
+			   opt_value(argc, argv, &i, "--machine",
+				     &o->machine) ||
+			   opt_value(argc, argv, &i, "--ip", &o->ip) ||
+			   opt_value(argc, argv, &i, "--gateway",
+				     &o->gateway) ||
+			   opt_value(argc, argv, &i, "--kernel", &o->kernel) ||
+			   opt_value(argc, argv, &i, "--initrd", &o->initrd) ||
+			   opt_value(argc, argv, &i, "--ca", &o->ca)) {
 			continue;
 		} else {
 			fprintf(stderr, "xbootctl: unexpected '%s' (see --help)\n",
@@ -330,7 +387,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 static int control_connect(const char *path)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	struct timeval tv = { .tv_sec = IO_TIMEOUT_S };
+	struct timeval tv = { .tv_sec = io_timeout_s };
 	int fd;
 
 	if (strlen(path) >= sizeof(sun.sun_path)) {
@@ -2351,6 +2408,93 @@ static int cache_command(const struct opts *o)
 	return ret;
 }
 
+/* --- media ------------------------------------------------------------- */
+
+/* A path option made absolute: xbootd, not we, opens it. */
+static int media_path(struct json_object *b, const char *key,
+		      const char *val)
+{
+	char path[PATH_MAX];
+
+	if (!val)
+		return 0;
+	if (!*val || abs_path(val, path, sizeof(path))) {
+		fprintf(stderr, "xbootctl: --%s '%s': not a usable path\n", key,
+			val);
+		return -1;
+	}
+	json_object_object_add(b, key, json_object_new_string(path));
+	return 0;
+}
+
+static struct json_object *media_body(const struct opts *o)
+{
+	struct json_object *b = json_object_new_object();
+	const struct {
+		const char *key, *val;
+	} strs[] = {
+		{ "type", o->type },	   { "server", o->server },
+		{ "machine", o->machine }, { "ip", o->ip },
+		{ "gateway", o->gateway },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+		if (strs[i].val)
+			json_object_object_add(
+				b, strs[i].key,
+				json_object_new_string(strs[i].val));
+	if (media_path(b, "out", o->out) ||
+	    media_path(b, "kernel", o->kernel) ||
+	    media_path(b, "initrd", o->initrd) || media_path(b, "ca", o->ca)) {
+		json_object_put(b);
+		return NULL;
+	}
+	return b;
+}
+
+static void print_media(struct json_object *m)
+{
+	char size[32], when[32];
+	const char *mac = get_str(m, "machine");
+	time_t t = get_int(m, "credential_expires");
+
+	if (!strcmp(mac, "-"))
+		mac = "any machine";
+
+	printf("%s: %s image, %s (sha256 %s)\n", get_str(m, "out"),
+	       get_str(m, "type"),
+	       fmt_bytes(get_int(m, "size"), size, sizeof(size)),
+	       get_str(m, "sha256"));
+	printf("  reaches %s for %s\n", get_str(m, "server"), mac);
+	if (t && strftime(when, sizeof(when), "%Y-%m-%d %H:%M",
+			  localtime(&t)))
+		printf("  carries a single-use enrolment credential for %s, valid until %s:\n"
+		       "  keep it like a password\n", mac, when);
+}
+
+static int cmd_media(const struct opts *o)
+{
+	struct json_object *b, *j, *m;
+
+	b = media_body(o);
+	if (!b)
+		return 1;
+	io_timeout_s = MEDIA_SRV_TIMEOUT_S + 30;
+	j = api(o, "POST", "/media",
+		json_object_to_json_string_ext(b, JSON_C_TO_STRING_PLAIN |
+					       JSON_C_TO_STRING_NOSLASHESCAPE),
+		NULL);
+	json_object_put(b);
+	if (!j)
+		return 1;
+	if (o->json)
+		print_json(j);
+	else if (json_object_object_get_ex(j, "media", &m))
+		print_media(m);
+	json_object_put(j);
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -2377,6 +2521,8 @@ int main(int argc, char **argv)
 		return cmd_images(&o);
 	if (!strcmp(o.command, "image"))
 		return cmd_image(&o);
+	if (!strcmp(o.command, "media"))
+		return cmd_media(&o);
 	snprintf(path, sizeof(path), "/%s", o.command);
 	if (!strcmp(o.command, "status"))
 		return cmd_show(&o, path, print_status);

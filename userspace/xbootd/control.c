@@ -28,9 +28,11 @@
 #include "control.h"
 #include "http.h"
 #include "image_store.h"
+#include "image_xfer.h"
 #include "log.h"
 #include "loop.h"
 #include "machines.h"
+#include "media_srv.h"
 #include "tftp.h"
 #include "xbootd.h"
 
@@ -43,6 +45,8 @@ struct ctl_conn {
 	size_t req_len;
 	char *resp;
 	size_t resp_len, resp_off;
+	/* POST /media: waiting for its build, no operation in flight */
+	struct control_media *media;
 	char req[CONTROL_REQ_MAX];
 } LOOP_ALIGNED;
 
@@ -78,6 +82,7 @@ static const char *http_reason(int status)
 	case 411: return "Length Required";
 	case 413: return "Content Too Large";
 	case 414: return "URI Too Long";
+	case 429: return "Too Many Requests";
 	case 431: return "Request Header Fields Too Large";
 	case 501: return "Not Implemented";
 	case 503: return "Service Unavailable";
@@ -490,7 +495,7 @@ static void reply_json(struct ctl_reply *r, int status,
 static void __attribute__((format(printf, 3, 4)))
 reply_err(struct ctl_reply *r, int status, const char *fmt, ...)
 {
-	char msg[320];
+	char msg[MEDIA_ERR_MAX + 160];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -864,6 +869,21 @@ static void job_add(struct xbootd *d, const struct control_request *req,
 		json_object_put(o);
 		return reply_err(r, 400, "%s", msg);
 	}
+	/* an image job names an image that is there (deploy) or not yet
+	 * (capture): say so now, not when the agent runs it */
+	if (jr.type == XBA_JOB_IMAGE_DEPLOY || jr.type == XBA_JOB_IMAGE_CAPTURE) {
+		ret = d->images ? image_xfer_job_check(d->images, jr.type,
+						       jr.args, jr.nargs, msg,
+						       sizeof(msg)) : -ENODEV;
+		if (ret == -ENODEV)
+			snprintf(msg, sizeof(msg), "job: no image store");
+		if (ret) {
+			json_object_put(o);
+			return reply_err(r, ret == -ENOENT ? 404 :
+					 ret == -EEXIST ? 409 :
+					 ret == -ENODEV ? 503 : 400, "%s", msg);
+		}
+	}
 	ret = machines_job_add(d->machines, jr.mac, jr.type, jr.step,
 			       jr.timeout_s, jr.args, jr.nargs, &id);
 	json_object_put(o);
@@ -1116,6 +1136,258 @@ static void route_events(struct xbootd *d, const struct control_request *req,
 	reply_json(r, 200, o);
 }
 
+/* ---- /media ---- */
+
+_Static_assert(sizeof(((struct control_media *)0)->enrol) >=
+		       MACHINES_CRED_TEXT_MAX,
+	       "control_media.enrol holds a credential");
+
+/* The string field key of o into out (size bytes): 1 when given, 0 when
+ * absent or null, -EINVAL with msg. */
+static int media_str(struct json_object *o, const char *key, char *out,
+		     size_t size, char *msg, size_t msize)
+{
+	struct json_object *v;
+	const char *s;
+	size_t n;
+
+	out[0] = '\0';
+	if (!json_object_object_get_ex(o, key, &v) || !v)
+		return 0;
+	if (!json_object_is_type(v, json_type_string))
+		return bad_field(msg, msize, "%s: not a string", key);
+	s = json_object_get_string(v);
+	n = json_object_get_string_len(v);
+	if (strlen(s) != n)
+		return bad_field(msg, msize, "%s: contains NUL", key);
+	if (n >= size)
+		return bad_field(msg, msize, "%s: longer than %zu bytes", key,
+				 size - 1);
+	memcpy(out, s, n + 1);
+	return n ? 1 : 0;
+}
+
+/* A file the medium carries: absolute and readable here. */
+static int media_file(const char *key, const char *path, char *msg,
+		      size_t size)
+{
+	if (path[0] != '/')
+		return bad_field(msg, size, "%s: '%.200s' is not an absolute path",
+				 key, path);
+	if (access(path, R_OK))
+		return bad_field(msg, size, "%s: %.200s: %s", key, path,
+				 strerror(errno));
+	return 0;
+}
+
+/* Where the image goes: an absolute path in a directory that exists. The
+ * builder finds out whether it can really write there. */
+static int media_out(const char *out, char *msg, size_t size)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+	char *slash;
+
+	if (!out[0])
+		return bad_field(msg, size, "out: required: the image file to write (an absolute path)");
+	if (out[0] != '/')
+		return bad_field(msg, size, "out: '%.200s' is not an absolute path (xbootd writes it)",
+				 out);
+	if (!stat(out, &st) && !S_ISREG(st.st_mode))
+		return bad_field(msg, size, "out: cannot write %.200s: not a regular file",
+				 out);
+	snprintf(dir, sizeof(dir), "%s", out);
+	slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	if (stat(dir, &st))
+		return bad_field(msg, size, "out: cannot write %.200s: %s", out,
+				 strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return bad_field(msg, size, "out: cannot write %.200s: %.200s is not a directory",
+				 out, dir);
+	return 0;
+}
+
+/* Ours when none is given; xbootd's HTTP port when the one given has no
+ * port, so a medium never knocks on a door nobody opens. */
+static int media_server(struct xbootd *d, struct control_media *m,
+			char *msg, size_t size)
+{
+	const char *host = m->server;
+	char ip[INET_ADDRSTRLEN];
+	struct in_addr a;
+	size_t n;
+
+	if (!m->server[0]) {
+		if (!d->cfg->http_port)
+			return bad_field(msg, size, "server: xbootd serves no HTTP (http-port=0): give the server the medium is to reach");
+		a = d->cfg->server_addr;
+		if (!a.s_addr && d->nifaces)
+			a = d->ifaces[0].link.addr;
+		if (!a.s_addr)
+			return bad_field(msg, size, "server: xbootd has no address to offer: give one");
+		inet_ntop(AF_INET, &a, ip, sizeof(ip));
+		snprintf(m->server, sizeof(m->server), "%s:%u", ip,
+			 d->cfg->http_port);
+		return 0;
+	}
+	if (!strncmp(host, "http://", 7))
+		host += 7;
+	n = strlen(m->server);
+	if (n && m->server[n - 1] == '/')
+		m->server[--n] = '\0';
+	/* only to what parses, so a message quotes what was given */
+	if (!strchr(host, ':') && inet_pton(AF_INET, host, &a) == 1 &&
+	    d->cfg->http_port && n + 7 < sizeof(m->server))
+		snprintf(m->server + n, sizeof(m->server) - n, ":%u",
+			 d->cfg->http_port);
+	return 0;
+}
+
+/* The boot environment usb and iso carry, and the CA its agent pins. */
+static int media_bootenv(struct xbootd *d, struct control_media *m,
+			 char *msg, size_t size)
+{
+	if (m->spec.type == MEDIA_FLOPPY) {
+		/* iPXE fetches everything else from xbootd */
+		m->kernel[0] = m->initrd[0] = m->ca[0] = '\0';
+		return 0;
+	}
+	if (!m->kernel[0] != !m->initrd[0])
+		return bad_field(msg, size, "%s: give kernel and initrd together",
+				 m->kernel[0] ? "initrd" : "kernel");
+	if (!m->kernel[0]) {
+		snprintf(m->kernel, sizeof(m->kernel),
+			 "%s/boot/default/vmlinuz", d->cfg->http_root);
+		snprintf(m->initrd, sizeof(m->initrd),
+			 "%s/boot/default/initrd.img", d->cfg->http_root);
+		if (access(m->kernel, R_OK) || access(m->initrd, R_OK))
+			return bad_field(msg, size, "kernel: none given, and xbootd has no boot environment at %.200s/boot/default/{vmlinuz,initrd.img}: give kernel and initrd (`make bootenv` builds them)",
+					 d->cfg->http_root);
+	}
+	if (media_file("kernel", m->kernel, msg, size) ||
+	    media_file("initrd", m->initrd, msg, size))
+		return -EINVAL;
+	if (!m->ca[0] && d->agent_ca_file[0])
+		snprintf(m->ca, sizeof(m->ca), "%s", d->agent_ca_file);
+	if (m->ca[0] && media_file("ca", m->ca, msg, size))
+		return -EINVAL;
+	return 0;
+}
+
+static int media_fields(struct json_object *o, struct control_media *m,
+			char *msg, size_t size)
+{
+	static const char *const keys[] = { "type", "out", "server",
+					    "machine", "ip", "gateway",
+					    "kernel", "initrd", "ca" };
+	char type[16];
+	uint8_t mac[6];
+	size_t i;
+	int ret = 0;
+
+	json_object_object_foreach(o, key, val) {
+		(void)val;
+		for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+			if (!strcmp(key, keys[i]))
+				break;
+		if (i == sizeof(keys) / sizeof(keys[0]))
+			return bad_field(msg, size, "%.64s: unknown field", key);
+	}
+	if (media_str(o, "type", type, sizeof(type), msg, size) < 0)
+		return -EINVAL;
+	if (!type[0])
+		return bad_field(msg, size, "type: required (floppy, usb or iso)");
+	if (media_type_parse(type, &m->spec.type))
+		return bad_field(msg, size, "type: unknown media type '%s' (floppy, usb or iso)",
+				 type);
+	if (media_str(o, "out", m->out, sizeof(m->out), msg, size) < 0 ||
+	    media_str(o, "server", m->server, sizeof(m->server), msg, size) < 0 ||
+	    media_str(o, "machine", m->mac, sizeof(m->mac), msg, size) < 0 ||
+	    media_str(o, "ip", m->ip, sizeof(m->ip), msg, size) < 0 ||
+	    media_str(o, "gateway", m->gateway, sizeof(m->gateway), msg,
+		      size) < 0 ||
+	    media_str(o, "kernel", m->kernel, sizeof(m->kernel), msg,
+		      size) < 0 ||
+	    media_str(o, "initrd", m->initrd, sizeof(m->initrd), msg,
+		      size) < 0 ||
+	    media_str(o, "ca", m->ca, sizeof(m->ca), msg, size) < 0)
+		return -EINVAL;
+	if (m->mac[0]) {
+		ret = parse_mac(m->mac, mac);
+		if (ret)
+			return bad_field(msg, size, "machine: '%s' is not a MAC address (aa:bb:cc:dd:ee:ff)",
+					 m->mac);
+		mac_str(mac, m->mac);
+	}
+	return 0;
+}
+
+int control_media_parse(struct xbootd *d, const char *body, size_t body_len,
+			struct control_media *m, char *msg, size_t size)
+{
+	struct control_request req = { .body = body, .body_len = body_len };
+	struct json_object *o = body_object(&req);
+	struct media_plan plan;
+	char err[MEDIA_ERR_MAX];
+	int ret;
+
+	memset(m, 0, sizeof(*m));
+	if (!o)
+		return bad_field(msg, size, "body: not a JSON object");
+	ret = media_fields(o, m, msg, size);
+	json_object_put(o);
+	if (!ret)
+		ret = media_out(m->out, msg, size);
+	if (!ret)
+		ret = media_server(d, m, msg, size);
+	if (!ret)
+		ret = media_bootenv(d, m, msg, size);
+	if (ret)
+		return ret;
+	m->spec.out = m->out;
+	m->spec.server = m->server;
+	m->spec.mac = m->mac;
+	m->spec.ip = m->ip;
+	m->spec.gateway = m->gateway;
+	m->spec.kernel = m->kernel;
+	m->spec.initrd = m->initrd;
+	m->spec.ca = m->ca;
+	m->spec.enrol = m->enrol;
+	/* media.c's own checks: server, ip and gateway, each by name */
+	if (media_plan_make(&m->spec, &plan, err, sizeof(err)))
+		return bad_field(msg, size, "%s", err);
+	/* one spelling for the answer: http://A.B.C.D:PORT */
+	snprintf(m->server, sizeof(m->server), "%s", plan.base_url);
+	return 0;
+}
+
+/* POST /media outside a connection (the fuzzer, the unit tests): checked,
+ * but only the event loop builds. */
+static void route_media(struct xbootd *d, const struct control_request *req,
+			const struct segs *sg, struct ctl_reply *r)
+{
+	struct control_media *m;
+	char msg[MEDIA_ERR_MAX + 64];
+
+	if (sg->n > 1)
+		return reply_err(r, 404, "not found: POST /media");
+	if (!method_is(r, req, CONTROL_M_POST))
+		return;
+	m = malloc(sizeof(*m));
+	if (!m)
+		return reply_err(r, 500, "out of memory");
+	if (control_media_parse(d, req->body, req->body_len, m, msg,
+				sizeof(msg)))
+		reply_err(r, 400, "%s", msg);
+	else
+		reply_err(r, 503, "media are built by a running xbootd");
+	free(m);
+}
+
 static void route(struct xbootd *d, const struct control_request *req,
 		  struct ctl_reply *r)
 {
@@ -1127,6 +1399,8 @@ static void route(struct xbootd *d, const struct control_request *req,
 	top = sg.s[0];
 	if (!strcmp(top, "images"))
 		return route_images(d, req, &sg, r);
+	if (!strcmp(top, "media"))
+		return route_media(d, req, &sg, r);
 	if (sg.n == 1 && (!strcmp(top, "status") || !strcmp(top, "leases") ||
 			  !strcmp(top, "stats"))) {
 		if (!method_is(r, req, CONTROL_M_GET))
@@ -1151,23 +1425,18 @@ static void route(struct xbootd *d, const struct control_request *req,
 	if (sg.n == 1)
 		return;
 not_found:
-	reply_err(r, 404, "not found: try /status, /leases, /stats, /machines, /jobs, /events or /images");
+	reply_err(r, 404, "not found: try /status, /leases, /stats, /machines, /jobs, /events, /images or /media");
 }
 
-char *control_response(struct xbootd *d, int status,
-		       const struct control_request *req, size_t *len)
+/* The whole HTTP response for r, which it consumes (malloc'd). */
+static char *reply_render(struct ctl_reply *rp, size_t *len)
 {
-	struct ctl_reply r = { .status = status };
+	struct ctl_reply r = *rp;
 	const char *ctype = "application/json", *text;
 	size_t tlen, blen;
 	char *resp;
 	int hlen;
 
-	if (status != 200 || !req)
-		reply_json(&r, status == 200 ? 500 : status,
-			   error_json(http_reason(status)));
-	else
-		route(d, req, &r);
 	if (!r.json && !r.raw_len && !r.raw && r.status != 200)
 		reply_json(&r, r.status, error_json(http_reason(r.status)));
 	if (r.json) {
@@ -1203,6 +1472,19 @@ char *control_response(struct xbootd *d, int status,
 	return resp;
 }
 
+char *control_response(struct xbootd *d, int status,
+		       const struct control_request *req, size_t *len)
+{
+	struct ctl_reply r = { .status = status };
+
+	if (status != 200 || !req)
+		reply_json(&r, status == 200 ? 500 : status,
+			   error_json(http_reason(status)));
+	else
+		route(d, req, &r);
+	return reply_render(&r, len);
+}
+
 /* --- connections ------------------------------------------------------- */
 
 static void conn_free(struct ctl_conn *conn)
@@ -1216,6 +1498,11 @@ static void conn_free(struct ctl_conn *conn)
 	if (conn->next)
 		conn->next->prev = conn->prev;
 	c->nconns--;
+	if (conn->media) {
+		media_srv_forget(loop_media(c->loop), conn);
+		explicit_bzero(conn->media, sizeof(*conn->media));
+		free(conn->media);
+	}
 	close(conn->fd);
 	if (conn->resp)
 		explicit_bzero(conn->resp, conn->resp_len);
@@ -1245,9 +1532,137 @@ static void conn_send(struct ctl_conn *conn)
 	loop_sqe_data(sqe, conn, LOOP_OP_CTL_SEND);
 }
 
+static void conn_reply(struct ctl_conn *conn, struct ctl_reply *r)
+{
+	conn->resp = reply_render(r, &conn->resp_len);
+	if (!conn->resp)
+		return conn_free(conn);
+	conn_send(conn);
+}
+
+/* A build has ended: answer the connection that asked for it. */
+static void media_done(void *arg, const struct media_result *res)
+{
+	struct ctl_conn *conn = arg;
+	struct control_media *m = conn->media;
+	struct ctl_reply r = { 0 };
+	struct json_object *o, *md;
+
+	conn->media = NULL;
+	conn->started = mono_now(); /* its time to take the answer */
+	if (!res->ok) {
+		reply_err(&r, 500, "%s", res->error);
+	} else {
+		md = json_object_new_object();
+		add_str(md, "type", media_type_name(m->spec.type));
+		add_str(md, "out", m->out);
+		add_int(md, "size", res->size);
+		add_str(md, "sha256", res->sha256);
+		add_str(md, "server", m->server);
+		json_object_object_add(md, "machine", m->mac[0] ?
+				       json_object_new_string(m->mac) : NULL);
+		if (m->enrol_expires)
+			add_int(md, "credential_expires", m->enrol_expires);
+		o = json_object_new_object();
+		json_object_object_add(o, "media", md);
+		reply_json(&r, 201, o);
+	}
+	explicit_bzero(m, sizeof(*m));
+	free(m);
+	conn_reply(conn, &r);
+}
+
+/* A credential on usb and iso media for a named machine: their UEFI path
+ * starts the agent from the medium, with no iPXE script to mint one. */
+static int media_enrol(struct xbootd *d, struct control_media *m,
+		       struct ctl_reply *r)
+{
+	uint8_t mac[6];
+	int ret;
+
+	if (m->spec.type == MEDIA_FLOPPY || !m->mac[0] || !d->agents ||
+	    !d->machines || parse_mac(m->mac, mac))
+		return 0;
+	ret = machines_enrol_mint(d->machines, mac, CONTROL_MEDIA_ENROL_TTL_S,
+				  m->enrol, &m->enrol_expires);
+	if (ret) {
+		reply_err(r, 500, "enrol %s: %s", m->mac, strerror(-ret));
+		return ret;
+	}
+	pr_info("control: enrolment credential minted for %s's boot medium",
+		m->mac);
+	return 0;
+}
+
+/*
+ * POST /media on a connection: true when its build has started (the
+ * answer comes from media_done()); else r holds the answer.
+ */
+static bool conn_media(struct ctl_conn *conn, const struct control_request *req,
+		       struct ctl_reply *r)
+{
+	struct media_srv *ms = loop_media(conn->ctl->loop);
+	struct xbootd *d = conn->ctl->d;
+	char msg[MEDIA_ERR_MAX + 64];
+	struct control_media *m;
+	int ret;
+
+	m = malloc(sizeof(*m));
+	if (!m) {
+		reply_err(r, 500, "out of memory");
+		return false;
+	}
+	if (control_media_parse(d, req->body, req->body_len, m, msg,
+				sizeof(msg))) {
+		reply_err(r, 400, "%s", msg);
+		goto err;
+	}
+	if (media_srv_running(ms) >= MEDIA_SRV_BUILDS_MAX) {
+		reply_err(r, 429, "media: %d builds are running already: try again when one has finished",
+			  MEDIA_SRV_BUILDS_MAX);
+		goto err;
+	}
+	if (media_enrol(d, m, r))
+		goto err;
+	conn->media = m;
+	ret = media_srv_start(ms, &m->spec, media_done, conn, msg,
+			      sizeof(msg));
+	/* the child has its copy; ours is not needed any more */
+	explicit_bzero(m->enrol, sizeof(m->enrol));
+	if (!ret)
+		return true;
+	conn->media = NULL;
+	if (ret == -EBUSY)
+		reply_err(r, 429, "media: %s", msg);
+	else if (ret == -ECHILD)
+		reply_err(r, 500, "media: %s", msg);
+	else
+		reply_err(r, 400, "out: %s", msg);
+err:
+	explicit_bzero(m, sizeof(*m));
+	free(m);
+	return false;
+}
+
+static bool is_media_post(const struct control_request *req)
+{
+	struct segs sg;
+
+	return req->method == CONTROL_M_POST && !split_path(req->path, &sg) &&
+	       sg.n == 1 && !strcmp(sg.s[0], "media");
+}
+
 static void conn_respond(struct ctl_conn *conn, int status,
 			 const struct control_request *req)
 {
+	struct ctl_reply r = { .status = status };
+
+	if (status == 200 && is_media_post(req)) {
+		if (conn_media(conn, req, &r))
+			return;
+		pr_debug("control: POST /media -> %d", r.status);
+		return conn_reply(conn, &r);
+	}
 	conn->resp = control_response(conn->ctl->d, status, req,
 				      &conn->resp_len);
 	if (!conn->resp)
@@ -1351,7 +1766,8 @@ void control_tick(struct control *c)
 	if (!c)
 		return;
 	for (conn = c->conns; conn; conn = conn->next) {
-		if (conn->shut || now - conn->started < CONTROL_TIMEOUT_S)
+		if (conn->shut || conn->media ||
+		    now - conn->started < CONTROL_TIMEOUT_S)
 			continue;
 		pr_debug("control: cutting off a client after %d s",
 			 CONTROL_TIMEOUT_S);

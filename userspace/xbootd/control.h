@@ -42,18 +42,47 @@
  *            imported from a file),"sha256" (hex, the whole source)}, or
  *            {"name","broken":true,"error"} for one that cannot be read
  *
- *   Errors: 400/404/405/409/411/413/501/503 with {"error":"..."}; a bad
- *   field of a POST body is named in the message ("type: unknown 'x'").
+ *   POST /media                       body {"type":"floppy"|"usb"|"iso",
+ *                                     "out" (absolute path, written by
+ *                                     xbootd),"server"?,"machine"?,"ip"?,
+ *                                     "gateway"?,"kernel"?,"initrd"?,
+ *                                     "ca"?}: a boot medium (media.h),
+ *                                     built by media_srv.h; the answer
+ *                                     waits for it: 201 {"media":{"type",
+ *                                     "out","size","sha256","server"
+ *                                     (http://A.B.C.D:PORT),
+ *                                     "machine" (null: any),
+ *                                     "credential_expires"? (epoch s)}};
+ *                                     400 naming the field; 429 when
+ *                                     MEDIA_SRV_BUILDS_MAX builds run;
+ *                                     500 with the builder's message
+ *     defaults: server = server-address or the first interface's address,
+ *     with http-port (also the port of a server given without one);
+ *     kernel, initrd (usb, iso) = HTTP-ROOT/boot/default/{vmlinuz,
+ *     initrd.img}; ca (usb, iso) = the CA agents pin. With a machine and
+ *     the agent service on, usb and iso carry an enrolment credential
+ *     minted for CONTROL_MEDIA_ENROL_TTL_S (their UEFI path boots the
+ *     agent straight from the medium, with no iPXE script to mint one).
+ *
+ *   Errors: 400/404/405/409/411/413/429/501/503 with {"error":"..."}; a
+ *   bad field of a POST body is named in the message ("type: unknown 'x'").
  *
  * One request per connection (Connection: close). A POST carries its body
  * with Content-Length (chunked is refused: 501; none: 411). A request
  * larger than CONTROL_REQ_MAX (head at most CONTROL_HEAD_MAX) or a client
  * slower than CONTROL_TIMEOUT_S is cut off; no client can hold up the loop.
+ * A POST /media connection waits for its build (MEDIA_SRV_TIMEOUT_S at
+ * most) with no operation in flight, then gets CONTROL_TIMEOUT_S to take
+ * its answer.
  */
 #ifndef XBOOTD_CONTROL_H
 #define XBOOTD_CONTROL_H
 
+#include <limits.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include "media.h"
 
 #define CONTROL_HEAD_MAX 8192
 /* A run job's script may be as long as one agent attribute (64 KiB), and
@@ -63,6 +92,8 @@
 #define CONTROL_OUTPUT_MAX (16U << 20)
 #define CONTROL_TIMEOUT_S 5
 #define CONTROL_CONN_MAX 64
+/* A boot medium outlives a PXE boot's script: its credential lasts 30 days. */
+#define CONTROL_MEDIA_ENROL_TTL_S (30 * 24 * 3600)
 
 enum control_method {
 	CONTROL_M_NONE = 0,
@@ -77,6 +108,22 @@ struct control_request {
 	char query[CONTROL_PATH_MAX];	/* after '?', "" if none */
 	const char *body;
 	size_t body_len;
+};
+
+/* A POST /media body checked, with the defaults filled in; spec points
+ * into the strings here. */
+struct control_media {
+	struct media_spec spec;
+	char out[PATH_MAX];
+	char server[80];
+	char mac[18];
+	char ip[32];
+	char gateway[32];
+	char kernel[PATH_MAX];
+	char initrd[PATH_MAX];
+	char ca[PATH_MAX];
+	char enrol[64];		/* minted when the build starts */
+	int64_t enrol_expires;	/* 0: none */
 };
 
 struct control;
@@ -101,6 +148,10 @@ int control_parse_request(const char *buf, size_t len,
  * with a status other than 200, req may be NULL. */
 char *control_response(struct xbootd *d, int status,
 		       const struct control_request *req, size_t *len);
+/* A POST /media body (body_len bytes) into m for the running d: 0, or
+ * -EINVAL with msg naming the bad field. Nothing is minted or written. */
+int control_media_parse(struct xbootd *d, const char *body, size_t body_len,
+			struct control_media *m, char *msg, size_t size);
 /* Value of key in a query string ("a=1&b=2"), percent-decoded, into
  * out: 0, or -ENOENT / -ENAMETOOLONG / -EINVAL. */
 int control_query_get(const char *query, const char *key, char *out,

@@ -33,6 +33,7 @@
 #include "ra.h"
 #include "log.h"
 #include "loop.h"
+#include "media_srv.h"
 #include "tftp.h"
 #include "xbootd.h"
 
@@ -91,6 +92,7 @@ struct loop {
 	struct http *http;
 	struct ra *ra;        /* NULL: ipv6-ra=off */
 	struct agent_srv *agents; /* NULL: agent-port=0 */
+	struct media_srv *media;  /* POST /media builds */
 	struct loop_iface ifs[CFG_MAX_INTERFACES];
 	int nifs;
 
@@ -115,6 +117,11 @@ struct loop {
 struct io_uring *loop_ring(struct loop *l)
 {
 	return &l->ring;
+}
+
+struct media_srv *loop_media(struct loop *l)
+{
+	return l->media;
 }
 
 struct io_uring_sqe *loop_get_sqe(struct loop *l)
@@ -565,6 +572,7 @@ static void handle_timer(struct loop *l)
 	tftp_tick(l->tftp, now);
 	http_tick(l->http, now);
 	agent_srv_tick(l->agents, now);
+	media_srv_tick(l->media, now);
 	timer_arm(l);
 }
 
@@ -679,6 +687,8 @@ static void handle_cqe(struct loop *l, struct io_uring_cqe *cqe)
 		return ra_handle(l->ra, obj, cqe->res);
 	if (op >= LOOP_OP_AGENT_FIRST && op <= LOOP_OP_AGENT_LAST)
 		return agent_srv_handle(l->agents, op, obj, cqe->res);
+	if (op >= LOOP_OP_MEDIA_WAIT && op <= LOOP_OP_MEDIA_WRITE)
+		return media_srv_handle(l->media, op, obj, cqe->res);
 	if (cqe->res < 0)
 		return handle_error(l, op, obj, cqe->res);
 	switch (op) {
@@ -804,9 +814,12 @@ int loop_create(struct loop **out, struct xbootd *d)
 	ret = ring_init(l);
 	if (ret)
 		goto err;
-	ret = control_open(&l->ctl, l, d, d->cfg->control_socket);
+	ret = media_srv_open(&l->media, l);
 	if (ret)
 		goto err_ring;
+	ret = control_open(&l->ctl, l, d, d->cfg->control_socket);
+	if (ret)
+		goto err_media;
 	ret = tftp_open(&l->tftp, l, d);
 	if (ret)
 		goto err_control;
@@ -833,21 +846,29 @@ err_ra:
 	http_close(l->http);
 	tftp_close(l->tftp);
 	control_close(l->ctl);
+	media_srv_close(l->media);
 	goto err;
 err_http:
 	io_uring_queue_exit(&l->ring);
 	http_close(l->http);
 	tftp_close(l->tftp);
 	control_close(l->ctl);
+	media_srv_close(l->media);
 	goto err;
 err_tftp:
 	io_uring_queue_exit(&l->ring);
 	tftp_close(l->tftp);
 	control_close(l->ctl);
+	media_srv_close(l->media);
 	goto err;
 err_control:
 	io_uring_queue_exit(&l->ring);
 	control_close(l->ctl);
+	media_srv_close(l->media);
+	goto err;
+err_media:
+	io_uring_queue_exit(&l->ring);
+	media_srv_close(l->media);
 	goto err;
 err_ring:
 	io_uring_queue_exit(&l->ring);
@@ -874,6 +895,9 @@ void loop_destroy(struct loop *l)
 	ra_close(l->ra);
 	http_close(l->http);
 	tftp_close(l->tftp);
+	/* before control: a build's callback points at a connection */
+	media_srv_close(l->media);
+	l->media = NULL;
 	control_close(l->ctl);
 	for (i = 0; i < l->nifs; i++)
 		loop_iface_close(&l->ifs[i]);

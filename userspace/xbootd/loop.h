@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * xbootd's one io_uring event loop: DHCP sockets, replies, the 1 s tick,
- * the XDP ring buffer, signals, the control socket, and the TFTP, HTTP
- * and router-advertisement services. Every operation in
+ * the XDP ring buffer, signals, the control socket, and the TFTP, HTTP,
+ * router-advertisement, agent and media services. Every operation in
  * flight carries its kind and its object in user_data; loop.c dispatches
  * each completion to one small handler per kind.
  */
@@ -13,6 +13,7 @@
 #include <liburing.h>
 
 struct loop;
+struct media_srv;
 struct xbootd;
 
 enum loop_op {
@@ -35,12 +36,18 @@ enum loop_op {
 	/* agent_srv.c's operations, dispatched to agent_srv_handle() */
 	LOOP_OP_AGENT_FIRST,
 	LOOP_OP_AGENT_LAST = LOOP_OP_AGENT_FIRST + 5,
+	/* media_srv.c's operations, dispatched to media_srv_handle() */
+	LOOP_OP_MEDIA_WAIT,	/* a build's pidfd: the child exited */
+	LOOP_OP_MEDIA_READ,	/* copying the image from the scratch file */
+	LOOP_OP_MEDIA_WRITE,	/* ... to the output, then its fsync */
 	LOOP_OP_MAX,
 };
 
 /* Objects named in user_data are 32-byte aligned: the low 5 bits are the op. */
 #define LOOP_OP_BITS 5
 #define LOOP_ALIGNED __attribute__((aligned(1 << LOOP_OP_BITS)))
+/* Every op must fit in those bits: LOOP_OP_MAX itself may be 32. */
+_Static_assert(LOOP_OP_MAX <= 1 << LOOP_OP_BITS, "too many loop ops");
 
 static inline void loop_sqe_data(struct io_uring_sqe *sqe, void *obj,
 				 enum loop_op op)
@@ -55,6 +62,8 @@ int loop_run(struct loop *l);
 void loop_destroy(struct loop *l);
 /* The ring, for services that prepare their own submissions. */
 struct io_uring *loop_ring(struct loop *l);
+/* The media builder (POST /media), for control.c. */
+struct media_srv *loop_media(struct loop *l);
 /* A submission entry, submitting what is queued if the ring is full. */
 struct io_uring_sqe *loop_get_sqe(struct loop *l);
 

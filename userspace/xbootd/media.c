@@ -118,7 +118,7 @@ static int parse_server(const char *s, struct media_plan *p)
 	return 0;
 }
 
-static int parse_mac(const char *s, char out[18])
+static int media_parse_mac(const char *s, char out[18])
 {
 	unsigned int i;
 
@@ -220,7 +220,7 @@ static int plan_addresses(const struct media_spec *spec,
 		return seterr(err, errlen, -EINVAL,
 			      "server '%s' does not parse: want A.B.C.D[:PORT] or http://A.B.C.D[:PORT]",
 			      spec->server);
-	if (given(spec->mac) && parse_mac(spec->mac, p->mac))
+	if (given(spec->mac) && media_parse_mac(spec->mac, p->mac))
 		return seterr(err, errlen, -EINVAL,
 			      "machine '%s' is not a MAC address (aa:bb:cc:dd:ee:ff)",
 			      spec->mac);
