@@ -5,9 +5,12 @@
  * the session's reliable queue (so they survive a dropped connection).
  * run jobs go through job_run.h; kexec jobs fetch their files in a child
  * process (an HTTP download must not stall heartbeats) and load them with
- * kexec_file_load(); reboot, poweroff and a loaded kexec end in a power
- * action that the event loop carries out once the controller has
- * acknowledged the job's final status (or a few seconds have passed).
+ * kexec_file_load(); image-deploy and image-capture jobs run the imaging
+ * engines (image_job.h) on this loop and move their chunks over HTTP
+ * (image_http.h, include/xboot/image_http.h); reboot, poweroff and a
+ * loaded kexec end in a power action that the event loop carries out
+ * once the controller has acknowledged the job's final status (or a few
+ * seconds have passed).
  */
 #ifndef XBOOT_AGENT_JOBS_H
 #define XBOOT_AGENT_JOBS_H
@@ -27,7 +30,12 @@
 #define JOBS_POWER_ACK_MS 5000U
 /* How long a kexec job may take to fetch its kernel and initrd. */
 #define JOBS_FETCH_MS 300000U
-#define JOBS_POLLFDS 3
+/* run: output, pidfd; kexec: pidfd; image: the engine's fd, the socket */
+#define JOBS_POLLFDS 5
+/* Image jobs: an image server unreachable this long fails the job. */
+#define JOBS_IMAGE_RETRY_MS 120000U
+/* Image jobs: at most one progress line in this interval. */
+#define JOBS_PROGRESS_MS 1000U
 
 struct job {
 	struct job *next;
@@ -37,6 +45,8 @@ struct job {
 	unsigned int n_args;
 	char *args[XBA_JOB_ARGS_MAX];
 };
+
+struct image_run;
 
 struct jobs {
 	struct sess *sess;
@@ -56,6 +66,9 @@ struct jobs {
 	uint16_t power;		/* XBA_JOB_REBOOT/POWEROFF/KEXEC, or 0 */
 	uint32_t power_seq;	/* the seq of that final JOB_STATUS */
 	uint64_t power_deadline;
+
+	struct image_run *img;	/* cur's transfer, for an image job */
+	uint64_t img_out_off;	/* cur's output bytes, for an image job */
 
 	uint8_t *fbuf;		/* frame being built */
 	uint8_t *obuf;		/* output chunk being read */
