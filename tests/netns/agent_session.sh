@@ -15,8 +15,9 @@
 # is no longer connected) and started again with the token alone: a
 # session without enrolment, the inventory the same. The CA that xbootd
 # serves over HTTP is the one in its state directory. Last, `xbootctl
-# machine MAC forget-token`: the old token is refused (bad token), a new
-# credential enrols the machine again.
+# machine MAC forget-token`: the old token is refused (bad token); with a
+# new credential next to the stale token the agent falls back to it and
+# enrols the machine again.
 set -u
 . "$(dirname "$0")/../lib/netns.sh"
 . "$(dirname "$0")/../lib/agent.sh"
@@ -111,7 +112,7 @@ mv "$NX_TMP/agent-m1.log" "$NX_TMP/agent-m1-first.log"
 ag_start m1 $MAC
 ag_wait 20 ag_connected $MAC || nx_fail "the agent with its token: expected $MAC connected within 20 s, saw not connected"
 nx_log "ok: the agent got in again with its token"
-nx_check ag_log_has m1 '(^|[^-])session [0-9]+' -- "the agent says it has a session"
+nx_check ag_log_has m1 '(^|[^-])session [0-9a-f]+' -- "the agent says it has a session"
 nx_check eval '! ag_log_has m1 enrolled' -- "no enrolment the second time"
 nx_check test "$(ag_stat enrolments)" = 1 -- "agent.enrolments is still 1 (is $(ag_stat enrolments))"
 nx_check test "$(ag_stat sessions)" -gt "$sessions" -- \
@@ -135,13 +136,16 @@ ag_start m1 $MAC
 ag_wait_exit m1 20 || nx_fail "after forget-token: expected the agent with its old token to be refused (exit 3) within 20 s; it still runs"
 nx_check test "$AG_RC" = 3 -- "after forget-token the old token is refused: exit 3 (exit $AG_RC)"
 nx_check ag_log_has m1 'refused: bad token' -- "after forget-token the agent is told 'refused: bad token'"
-# As after a reboot (/run/xboot/token lives on a tmpfs): no token, a new
-# credential. (The agent presents a token file when there is one.)
-rm -f "$NX_TMP/m1.token"
+# The stale token is still in its file, and a new credential is there too:
+# the agent presents the token, is refused, drops it and enrols.
+nx_check test -s "$NX_TMP/m1.token" -- "the refused token is still on disk"
+mv "$NX_TMP/agent-m1.log" "$NX_TMP/agent-m1-third.log"
 ag_enrol m1 $MAC
 ag_start m1 $MAC
 ag_wait 20 ag_connected $MAC || nx_fail "after forget-token and a new credential: expected $MAC connected within 20 s, saw not connected"
-nx_check ag_log_has m1 'enrolled' -- "with a new credential the machine enrolled again"
+nx_check ag_log_has m1 'refused: bad token' -- "the stale token was presented first and refused"
+nx_check ag_log_has m1 'enrolled' -- "with the new credential the machine enrolled again"
+nx_check test ! -e "$NX_TMP/m1.enrol" -- "the spent credential's file is gone"
 nx_log "agent counters:"
 ag_stats | sed 's/^/    /'
 ag_stop m1

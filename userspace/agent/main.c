@@ -365,6 +365,25 @@ static int secret_load(struct agent *a, struct agent_hello *h)
 	return credential_load(a->o.enrol_file, h);
 }
 
+/*
+ * The token was refused: forget it (file and memory) when an enrolment
+ * credential is there to take its place. True when the next HELLO will
+ * carry the credential.
+ */
+static bool token_forget(struct agent *a)
+{
+	if (!a->o.enrol_file || access(a->o.enrol_file, R_OK))
+		return false;
+	if (unlink(a->o.token_file) && errno != ENOENT) {
+		agent_log("cannot delete %s: %s", a->o.token_file,
+			  strerror(errno));
+		return false;
+	}
+	explicit_bzero(a->token, sizeof(a->token));
+	a->mem_token = false;
+	return true;
+}
+
 static void secret_check(struct agent *a)
 {
 	struct agent_hello h = { 0 };
@@ -649,6 +668,19 @@ static void on_refused(struct agent *a, struct agent_frame *f)
 		a->retry_after_ms = r.retry_after_ms;
 		conn_lost(a, why);
 		return;
+	case XBA_REFUSED_BAD_TOKEN:
+	case XBA_REFUSED_TOKEN_MISMATCH:
+		/* The operator revoked the token (or it belongs to another
+		 * machine): a credential we still hold can enrol afresh. */
+		if (token_forget(a)) {
+			snprintf(why, sizeof(why), "refused: %s (%s); enrolling "
+				 "with %s", name, r.text, a->o.enrol_file);
+			a->retry_after_ms = 1;
+			conn_lost(a, why);
+			return;
+		}
+		agent_log("refused: %s (%s)", name, r.text);
+		exit(EXIT_REFUSED);
 	default:
 		if (r.reason >= __XBA_REFUSED_LAST) {
 			snprintf(why, sizeof(why), "refused: %s (%s)", name,
@@ -691,13 +723,13 @@ static void on_welcome(struct agent *a, struct agent_frame *f)
 		    errno != ENOENT)
 			agent_log("cannot delete %s: %s", a->o.enrol_file,
 				  strerror(errno));
-		agent_log("enrolled, session %llu",
+		agent_log("enrolled, session %016llx",
 			  (unsigned long long)w.session_id);
 	} else if (a->had_session) {
-		agent_log("session %llu (resumed at seq %u)",
+		agent_log("session %016llx (resumed at seq %u)",
 			  (unsigned long long)w.session_id, w.resume_seq);
 	} else {
-		agent_log("session %llu", (unsigned long long)w.session_id);
+		agent_log("session %016llx", (unsigned long long)w.session_id);
 	}
 	agent_welcome_wipe(&w);
 	if (!w.resume_seq && sess_restart(&a->sess))
