@@ -210,6 +210,19 @@ static void test_enrol(void **state)
 			 0);
 	assert_memory_equal(out, macs[1], 6);
 
+	/* a short-lived credential (a script's) leaves a longer-lived one
+	 * (a boot medium's) usable; a second long one replaces the first */
+	assert_int_equal(machines_enrol_mint(c.m, macs[0], 86400, old, NULL), 0);
+	assert_int_equal(machines_enrol_mint(c.m, macs[0], 60, cred, NULL), 0);
+	assert_int_equal(machines_enrol_redeem(c.m, (uint8_t *)old,
+					       strlen(old), &macs[0], 1, out),
+			 0);
+	assert_int_equal(machines_enrol_mint(c.m, macs[0], 86400, old, NULL), 0);
+	assert_int_equal(machines_enrol_mint(c.m, macs[0], 86400, cred, NULL), 0);
+	assert_int_equal(machines_enrol_redeem(c.m, (uint8_t *)old,
+					       strlen(old), &macs[0], 1, out),
+			 -ENOENT);
+
 	/* expired */
 	assert_int_equal(machines_enrol_mint(c.m, macs[2], 60, cred, NULL), 0);
 	sql(&c, "UPDATE enrolments SET expires = 1 WHERE used_at = 0");

@@ -107,7 +107,7 @@ static const char *const machines_sql[M_MAX] = {
 			" peer = COALESCE(?3, peer), seen = ?4 WHERE mac = ?1",
 	[M_ENROL_GC] = "DELETE FROM enrolments WHERE expires <= ?1",
 	[M_ENROL_DROP] = "DELETE FROM enrolments WHERE mac = ?1"
-			 " AND used_at = 0",
+			 " AND used_at = 0 AND expires <= ?2",
 	[M_ENROL_ADD] = "INSERT OR REPLACE INTO enrolments"
 			" (hash, mac, expires, used_at) VALUES (?1, ?2, ?3, 0)",
 	[M_ENROL_GET] = "SELECT mac, expires, used_at FROM enrolments"
@@ -810,7 +810,10 @@ static int enrol_store(struct machines *m, const uint8_t mac[6],
 	ret = m_exec(m, M_ENROL_GC);
 	if (ret)
 		return ret;
+	/* a short-lived credential (an iPXE script's) never cancels a
+	 * longer-lived one (a boot medium's) */
 	bind_mac(m_stmt(m, M_ENROL_DROP), 1, mac);
+	sqlite3_bind_int64(m_stmt(m, M_ENROL_DROP), 2, expires);
 	ret = m_exec(m, M_ENROL_DROP);
 	if (ret)
 		return ret;

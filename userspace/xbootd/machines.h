@@ -15,7 +15,9 @@
  * A credential is single use and expires (MACHINES_ENROL_TTL_S); a used
  * one is remembered until it would have expired, so a replay is told
  * apart from a wrong one. Minting a new credential for a MAC drops its
- * older unused ones. Issuing a token replaces the machine's old token.
+ * unused ones that expire no later than the new one: a boot medium's
+ * long-lived credential survives the machine's iPXE scripts. Issuing a
+ * token replaces the machine's old token.
  *
  * JOBS: a machine's jobs run one at a time in the classic order: every
  * `pre` step, then `image`, then `post`, then `final` (reboot, poweroff,
