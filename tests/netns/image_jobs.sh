@@ -168,6 +168,8 @@ nx_check cmp -s "$SRC" "$DST3" -- "after the cut the deploy completed byte-ident
 # --- 4b. the connection cut under the deploy (ss -K, when the kernel can) ----
 DST4=$NX_TMP/dst4.disk
 head -c $((40 * MIB)) /dev/urandom >"$DST4"
+nx_ctl watch --for=10 >"$NX_TMP/watch4.out" 2>&1 &
+watch_pid=$!
 j=$(ag_job_add $M1 image-deploy img1 "$DST4")
 ag_wait 20 eval "ag_job_output $j $NX_TMP/dep4.out; grep -q 'deploy: image' $NX_TMP/dep4.out" ||
 	nx_fail "the second deploy did not start within 20 s"
@@ -182,6 +184,9 @@ else
 	nx_log "ss -K cannot cut sockets here (CONFIG_INET_DIAG_DESTROY): only the restart was tested"
 	ag_job_wait $j 'done|failed|timed-out|cancelled' 120
 fi
+wait $watch_pid
+nx_check grep -Eq "job $j image-deploy img1: \[#*\.*\] +[0-9]+% [0-9.]+ [KMG]?i?B of " "$NX_TMP/watch4.out" -- \
+	"xbootctl watch shows the deploy's progress as a bar (saw: $(grep "job $j" "$NX_TMP/watch4.out" | tr '\n' '|'))"
 
 # --- 5. xbootd killed mid-capture ---------------------------------------------
 slow 10mbit

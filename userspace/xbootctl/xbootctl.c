@@ -1286,8 +1286,50 @@ static void on_sigint(int sig)
 	interrupted = 1;
 }
 
+/* "1.5 GiB" -> bytes; 0 when the text is not a size. */
+static double size_value(double v, const char *unit)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double mult = 1;
+	size_t i;
+
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++, mult *= 1024)
+		if (!strcmp(unit, units[i]))
+			return v * mult;
+	return 0;
+}
+
+/*
+ * An image transfer's progress ("...: 1.2 GiB of 4.0 GiB, 110.5 MiB/s")
+ * as a bar, "[#######.............]  35%", into buf; "" for any other
+ * detail.
+ */
+static void progress_bar(const char *detail, char *buf, size_t size)
+{
+	char u1[8], u2[8], bar[21];
+	const char *p = strstr(detail, ": ");
+	double done, total, f;
+	int n;
+
+	buf[0] = '\0';
+	if (!p || sscanf(p + 2, "%lf %7s of %lf %7[A-Za-z]", &done, u1,
+			 &total, u2) != 4)
+		return;
+	done = size_value(done, u1);
+	total = size_value(total, u2);
+	if (total <= 0 || done < 0)
+		return;
+	f = done / total > 1 ? 1 : done / total;
+	n = (int)(f * 20 + 0.5);
+	memset(bar, '#', n);
+	memset(bar + n, '.', 20 - n);
+	bar[20] = '\0';
+	snprintf(buf, size, "[%s] %3d%% ", bar, (int)(f * 100));
+}
+
 static int watch_print(const struct opts *o, struct json_object *e)
 {
+	char bar[40];
 	char t[32], job[32];
 	const char *detail;
 	int n;
@@ -1308,7 +1350,11 @@ static int watch_print(const struct opts *o, struct json_object *e)
 			if (!strncmp(detail, job, n) && detail[n] == ' ')
 				detail += n + 1;
 		}
-		if (*detail && strcmp(detail, "-"))
+		progress_bar(detail, bar, sizeof(bar));
+		if (bar[0])	/* "...img1: [####....]  35% 1.4 GiB of 4.0 GiB" */
+			printf(" %.*s%s%s", (int)(strstr(detail, ": ") + 2 - detail),
+			       detail, bar, strstr(detail, ": ") + 2);
+		else if (*detail && strcmp(detail, "-"))
 			printf(" %s", detail);
 		printf("\n");
 	}
