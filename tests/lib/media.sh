@@ -1,5 +1,7 @@
 # Boot media in qemu (tests/vm/media_*.sh): build a medium with
-# build/tests/mkmedia (media.c), check its file systems, boot it with no
+# build/tests/mkmedia (media.c called directly; media_floppy.sh builds its
+# floppies with `xbootctl media create` through xbootd instead, so the real
+# command is booted too), check its file systems, boot it with no
 # PXE ROM on a tap bridged to xbootd's veth (tests/lib/netns.sh), and watch
 # xbootd's log for the machine reaching it.
 #
@@ -14,7 +16,8 @@
 #   BIOS (iPXE from the medium): GET /boot/MAC.ipxe, the machine's script
 #   UEFI (GRUB -> the boot environment): GET /xboot/ca.pem, the boot
 #        environment's /init fetching the CA its agent pins
-# The boot stops there: without KVM a full agent run takes minutes.
+# The BIOS boots stop there; the UEFI boots (usb, iso) go on until the
+# agent's session is up.
 
 . "$(dirname "${BASH_SOURCE[0]}")/netns.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/qemu.sh"
