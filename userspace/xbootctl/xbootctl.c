@@ -836,12 +836,12 @@ static void print_jobs_table(struct json_object *arr, const char *indent)
 	struct json_object *j;
 	size_t i, n = arr ? json_object_array_length(arr) : 0;
 
-	printf("%s%6s  %-17s  %-5s  %-8s  %-9s  %5s  %-10s  %s\n", indent,
+	printf("%s%6s  %-17s  %-5s  %-13s  %-9s  %5s  %-10s  %s\n", indent,
 	       "ID", "MAC", "STEP", "TYPE", "STATE", "EXIT", "CREATED",
 	       "FINISHED");
 	for (i = 0; i < n; i++) {
 		j = json_object_array_get_idx(arr, i);
-		printf("%s%6lld  %-17s  %-5s  %-8s  %-9s  %5s  %-10s  %s\n",
+		printf("%s%6lld  %-17s  %-5s  %-13s  %-9s  %5s  %-10s  %s\n",
 		       indent, (long long)get_int(j, "id"), get_str(j, "mac"),
 		       get_str(j, "step"), get_str(j, "type"),
 		       get_str(j, "state"), fmt_exit(j, ex, sizeof(ex)),
