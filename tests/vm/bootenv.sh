@@ -133,7 +133,10 @@ while [ $# -gt 0 ]; do
 	shift
 done
 echo "AGENT-ENROL $(stat -c %a "$f") $(md5sum <"$f" | cut -d' ' -f1)"
-ping -c 1 -W 3 10.77.0.1 >/dev/null 2>&1 && echo AGENT-PING ok
+# a few tries: under TCG on a loaded host the first ARP may time out
+for i in 1 2 3 4 5; do
+	ping -c 1 -W 2 10.77.0.1 >/dev/null 2>&1 && echo AGENT-PING ok && break
+done
 exit 3
 EOF2
 chmod 755 "$NX_TMP/agent"
