@@ -16,8 +16,10 @@
 #   BIOS (iPXE from the medium): GET /boot/MAC.ipxe, the machine's script
 #   UEFI (GRUB -> the boot environment): GET /xboot/ca.pem, the boot
 #        environment's /init fetching the CA its agent pins
-# The BIOS boots stop there; the UEFI boots (usb, iso) go on until the
-# agent's session is up.
+# The UEFI boots (usb, iso) go on until the agent's session is up; so do
+# the floppy's (BIOS), through xbootd's built-in script and build/bootenv
+# served from HTTP-ROOT/boot/default, until `xbootctl machine MAC` shows
+# the agent connected. The BIOS boots of usb and iso stop at the script.
 
 . "$(dirname "${BASH_SOURCE[0]}")/netns.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/qemu.sh"

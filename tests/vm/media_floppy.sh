@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
 # The boot floppy (issue 7): a 1.44 MB FAT12 image, SYSLINUX -> ipxe.lkrn
 # with the medium's iPXE script. qemu (SeaBIOS, -fda, a NIC with no option
-# ROM) boots it twice:
+# ROM) boots it twice, each time through to the boot environment's agent:
 #   1. DHCP: iPXE asks xbootd for an address, then fetches the machine's
 #      script, GET /boot/MAC.ipxe, from xbootd's HTTP server
 #   2. --machine MAC --ip CIDR --gateway GW: no DHCP at all; the script
 #      request comes from the static address
+# xbootd's own (built-in) script then boots build/bootenv from
+# HTTP-ROOT/boot/default with a fresh enrolment credential and the CA's
+# URL; the agent enrols and `xbootctl machine MAC` shows it connected, from
+# the lease's address (1) or the static one, which the medium hands on
+# through ${xboot_ip} (2). The built-in script asks for no serial console,
+# so a failure shows iPXE's lines and xbootd's log, not Linux's.
 # The image must pass fsck.fat -n. Both floppies are made the way an
 # operator makes them: `xbootctl media create` through the running xbootd
 # (POST /media), the first with xbootd's own defaults for the server.
 set -u
 . "$(dirname "$0")/../lib/media.sh"
+. "$(dirname "$0")/../lib/agent.sh"
 
 # ctl_make TYPE FILE ARGS...: xbootctl media create, which xbootd answers
 # when the image is written
@@ -22,16 +29,82 @@ ctl_make() {
 	[ "${PIPESTATUS[0]}" = 0 ] || nx_fail "xbootctl media create --type $type failed"
 }
 
+# expect_script NAME MAC WHAT: wait for xbootd's log to show NAME's iPXE
+# fetching MAC's script; the VM goes on (to the boot environment).
+# MARK: xbootd's log up to here, for expect_agent to look past.
+expect_script() {
+	local start=$SECONDS
+	MARK=$(ag_log_mark)
+	mx_wait_log "http: GET /boot/$2\\.ipxe" $TIMEOUT || {
+		qx_stop "$1"
+		qx_console "$1" | tail -n 30 | sed 's/^/    console: /'
+		tail -n 20 "$NX_TMP/xbootd.log" | sed 's/^/    xbootd: /'
+		nx_fail "$3: xbootd saw no GET /boot/$2.ipxe within ${TIMEOUT}s"
+	}
+	nx_log "ok: $3 ($((SECONDS - start)) s)"
+}
+
+# registered NAME MAC: the agent of MAC is connected, or NAME's qemu is
+# gone (nothing more to wait for).
+registered() {
+	local pid
+	eval "pid=\$QX_PID_$1"
+	kill -0 "$pid" 2>/dev/null || return 0
+	ag_connected "$2"
+}
+
+# inv_nics MAC: the MACs of the NICs in MAC's inventory; has_nic MAC NIC.
+inv_nics() {
+	ag_machine "$1" "print(' '.join(n.get('mac', '').lower()
+		for n in inv(d).get('nics') or []))"
+}
+has_nic() { grep -qw -- "$2" <<<"$(inv_nics "$1")"; }
+
+# expect_agent NAME MAC IP SECONDS: wait for MAC's agent to be connected
+# (`xbootctl --json machine MAC`), from IP, with MAC in its inventory;
+# then stop the VM.
+expect_agent() {
+	local name=$1 mac=$2 ip=$3 secs=$4 start=$SECONDS peer f seen
+	ag_wait "$secs" registered "$name" "$mac"
+	if ! ag_connected "$mac"; then
+		qx_stop "$name"
+		qx_console "$name" | tail -n 30 | sed 's/^/    console: /'
+		grep -v ' control: ' "$NX_TMP/xbootd.log" | tail -n 20 |
+			sed 's/^/    xbootd: /'
+		seen=$(ag_machine "$mac" "print('phase', d.get('phase'),
+			'connected', d.get('connected'))" || echo 'no such machine')
+		nx_fail "$name: expected $mac's agent connected within ${secs}s" \
+			"of its script, saw: $seen"
+	fi
+	nx_log "ok: $name: the boot environment's agent registered as $mac" \
+		"($((SECONDS - start)) s)"
+	for f in boot/default/vmlinuz boot/default/initrd.img xboot/ca.pem; do
+		nx_check eval "ag_log_since $MARK | grep -qF 'http: GET /$f'" -- \
+			"$name: the machine fetched /$f from xbootd"
+	done
+	peer=$(ag_machine "$mac" "print(d.get('peer'))")
+	nx_check test "$peer" = "$ip" -- "$name: the agent connected from $ip (saw $peer)"
+	ag_wait 20 has_nic "$mac" "$mac"
+	nx_check has_nic "$mac" "$mac" -- \
+		"$name: its inventory lists the NIC $mac (saw: $(inv_nics "$mac"))"
+	qx_stop "$name"
+	ag_summary "$mac"
+}
+
 MAC=52:54:00:f1:00:01
 STATIC=10.77.2.50
 TIMEOUT=${XBT_BOOT_TIMEOUT:-120}
+AGENT_TIMEOUT=${XBT_AGENT_TIMEOUT:-150}
 
 mx_require bios
+ag_require
 nx_init mfl
+mx_bootenv
 nx_pair
 nx_bridge
 nx_tap
-mkdir -p "$NX_TMP/http"
+mkdir -p "$NX_TMP/http/boot/default"
+cp "$MX_KERNEL" "$MX_INITRD" "$NX_TMP/http/boot/default/"
 mx_xbootd
 
 img=$NX_TMP/dhcp.img
@@ -42,9 +115,13 @@ nx_check eval "MTOOLS_SKIP_CHECK=1 minfo -i '$img' | grep -q 'banner:\"SYSLINUX\
 	"the boot sector is SYSLINUX's"
 
 mx_boot dhcp bios $MAC -drive "if=floppy,format=raw,file=$img" -boot a
-mx_expect dhcp "http: GET /boot/$MAC\\.ipxe" $TIMEOUT \
-	"DHCP: the floppy's iPXE fetched the machine's script"
-nx_check eval "nx_ctl leases | grep -qi '$MAC'" -- "the machine holds a lease from xbootd"
+expect_script dhcp $MAC "DHCP: the floppy's iPXE fetched the machine's script"
+lease=$(nx_ctl --json leases | ag_json "
+for l in d.get('leases') or []:
+    if (l.get('mac') or '').lower() == '$MAC':
+        print(l.get('ip'))")
+nx_check test -n "$lease" -- "the machine holds a lease from xbootd ($lease)"
+expect_agent dhcp $MAC "$lease" $AGENT_TIMEOUT
 
 img=$NX_TMP/static.img
 mac2=52:54:00:f1:00:02
@@ -52,8 +129,8 @@ ctl_make floppy "$img" --server http://$NX_SRV_IP:$MX_PORT/ --machine $mac2 \
 	--ip $STATIC/16 --gateway $NX_SRV_IP
 nx_check mx_fsck_fat "$img" -- "fsck.fat -n passes (static)"
 mx_boot static bios $mac2 -drive "if=floppy,format=raw,file=$img" -boot a
-mx_expect static "http: GET /boot/$mac2\\.ipxe" $TIMEOUT \
-	"static: the floppy's iPXE fetched the machine's script"
+expect_script static $mac2 "static: the floppy's iPXE fetched the machine's script"
+expect_agent static $mac2 $STATIC $AGENT_TIMEOUT
 nx_check eval "! nx_ctl leases | grep -qi '$mac2'" -- \
 	"the static machine took no lease"
 nx_pass media_floppy
