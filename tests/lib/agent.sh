@@ -23,6 +23,11 @@
 #   ag_job_add MAC TYPE ARG... [--timeout=S]   prints the new job's id
 #   ag_job ID FIELD                 one field of the job (`xbootctl jobs`)
 #   ag_job_wait ID STATES SECONDS   until the job's state matches STATES
+# and for a real machine (tests/vm; qemu.sh sourced too):
+#   ag_bootenv DIR                  build/bootenv with the agent, made if stale
+#   ag_xbootd_pxe DIR               xbootd handing PXE clients DIR's kernel
+#   qx_boot_virtio NAME MAC DISK ...   then: the machine powers on
+#   ag_wait_registered NAME MAC SECONDS [HINT]; ag_wait_inventory NAME MAC
 #
 # Every wait is bounded; a failure message names what was expected and
 # what was seen, and netns.sh prints the tail of every *.log of $NX_TMP
@@ -373,3 +378,76 @@ for w in sys.argv[2:]:
         sys.exit(1)
     i += 1" "$@"
 }
+
+# --- real firmware: tests/vm/agent_e2e.sh, tests/vm/image_e2e.sh -----------
+
+# ag_bootenv DIR: DIR (build/bootenv) with the agent in it, as `make
+# bootenv` leaves it; rebuilt when it has no agent or something it is made
+# of is newer than its initramfs.
+ag_bootenv() {
+	local be=$1
+	if [ ! -r "$be/initrd.img" ] || [ ! -r "$be/vmlinuz" ] ||
+		grep -q '^agent none' "$be/manifest" 2>/dev/null ||
+		[ -n "$(find "$XBOOT_AGENT" "$XBOOT_TOP/bootenv" "$XBOOT_TOP/scripts/mkbootenv" \
+			-newer "$be/initrd.img" 2>/dev/null)" ]; then
+		echo "building $be (scripts/mkbootenv)"
+		"$XBOOT_TOP/scripts/mkbootenv" "$be" || nx_fail "scripts/mkbootenv failed"
+	fi
+	grep -q '^agent /usr/bin/xboot-agent ' "$be/manifest" ||
+		nx_fail "$be/manifest lists no agent: $(grep '^agent' "$be/manifest")"
+}
+
+# ag_xbootd_pxe DIR: ag_xbootd for PXE clients, XDP on: iPXE is handed
+# boot.ipxe, xboot's built-in script plus a serial console and panic= for
+# the test, which boots DIR's kernel and initramfs (a bootenv) as profile
+# default and starts the agent.
+ag_xbootd_pxe() {
+	mkdir -p "$NX_TMP/http/boot/default"
+	cp "$1/vmlinuz" "$1/initrd.img" "$NX_TMP/http/boot/default/"
+	cat >"$NX_TMP/boot.ipxe.tmpl" <<'EOF'
+#!ipxe
+echo xboot: mac ${mac} ip ${ip} profile ${profile}
+kernel ${server}/boot/${profile}/vmlinuz initrd=initrd.img console=ttyS0 panic=5 xboot.server=${server} xboot.mac=${mac} xboot.enrol=${enrol} xboot.agent_port=${agent_port} xboot.ca=${ca_url} || goto failed
+initrd ${server}/boot/${profile}/initrd.img || goto failed
+boot || goto failed
+:failed
+echo XBOOT-BOOT-FAILED
+poweroff
+EOF
+	ag_xbootd xdp=auto router=$NX_SRV_IP boot-file=bios,undionly.kpxe \
+		boot-file=ipxe,http://$NX_SRV_IP:$AG_HTTP_PORT/boot.ipxe \
+		ipxe-script="$NX_TMP/boot.ipxe.tmpl" ipv6-ra=pxe-clients
+}
+
+# ag_show_console NAME: the tail of qemu NAME's console and of xbootd's
+# log, for a failure.
+ag_show_console() {
+	qx_console "$1" | tail -n 40 | sed 's/^/    console: /'
+	tail -n 20 "$NX_TMP/xbootd.log" | sed 's/^/    xbootd: /'
+}
+
+# ag_wait_registered NAME MAC SECONDS [HINT]: until the agent of qemu NAME
+# (qx_boot_virtio) has MAC connected; a failure shows the console and says
+# HINT. Stops waiting early when qemu is gone.
+ag_wait_registered() {
+	local name=$1 mac=$2 secs=$3 hint=${4:+ ($4)} pid
+	eval "pid=\$QX_PID_$name"
+	ag_wait "$secs" ag_connected_or_gone "$pid" "$mac"
+	ag_connected "$mac" && return 0
+	ag_show_console "$name"
+	kill -0 "$pid" 2>/dev/null || nx_fail "qemu exited before the agent registered (see the console)"
+	nx_fail "expected $mac connected within ${secs}s of power-on$hint, saw: $(ag_machine "$mac" "print('phase', d.get('phase'), 'connected', d.get('connected'))" || echo 'no such machine')"
+}
+ag_connected_or_gone() {
+	kill -0 "$1" 2>/dev/null || return 0
+	ag_connected "$2"
+}
+
+# ag_wait_inventory NAME MAC: MAC's inventory lists its disks within 20 s
+# of its connecting; a failure shows qemu NAME's console.
+ag_wait_inventory() {
+	ag_wait 20 ag_has_disks "$2" && return 0
+	ag_show_console "$1"
+	nx_fail "expected $2's inventory with disks within 20 s of connecting, saw none"
+}
+ag_has_disks() { [ "$(ag_machine "$1" "print(bool(inv(d).get('disks')))")" = True ]; }

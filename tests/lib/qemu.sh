@@ -13,8 +13,9 @@
 #   - OVMF and the iPXE EFI driver write to the serial console themselves.
 #
 # Usage (after sourcing netns.sh):
-#   qx_require bios|uefi
+#   qx_require bios|uefi                    # or qx_require_virtio
 #   qx_boot pc1 bios 52:54:00:12:34:56      # starts qemu, returns at once
+#   qx_boot_virtio pc MAC DISK -boot n      # the same, virtio NIC and disk
 #   qx_wait pc1 'Filename: ' 90             # 0 when the console shows it
 #   qx_console pc1                          # the console as plain text
 #   qx_wait_exit pc1 10                     # 0 once the guest powered off
@@ -66,6 +67,35 @@ qx_boot() {
 	: >"$NX_TMP/$name.serial"
 	nx_log "qemu ($fw, $mac) boots from the network on $NX_TAP"
 	ip netns exec "$NX_CLI" qemu-system-x86_64 "${args[@]}" \
+		>"$NX_TMP/$name-qemu.log" 2>&1 </dev/null &
+	eval "QX_PID_$name=$!"
+	nx_track $!
+}
+
+# qx_require_virtio: what qx_boot_virtio needs; a test without it skips.
+qx_require_virtio() {
+	command -v qemu-system-x86_64 >/dev/null 2>&1 || nx_skip "no qemu-system-x86_64 (package qemu-system-x86)"
+	[ -r $QX_ROM_DIR/efi-virtio.rom ] || nx_skip "no iPXE virtio ROM $QX_ROM_DIR/efi-virtio.rom (package ipxe-qemu)"
+	[ -c /dev/net/tun ] || nx_skip "no /dev/net/tun (TUN/TAP) in this kernel"
+}
+
+# qx_boot_virtio NAME MAC DISK-FILE [QEMU-OPTION ...]: SeaBIOS with a
+# virtio NIC on $NX_TAP, left to the iPXE ROM qemu gives virtio-net by
+# default (efi-virtio.rom of Debian's ipxe-qemu: with an explicit romfile=,
+# this one or pxe-virtio.rom, SeaBIOS never offers the NIC as a boot
+# device), and DISK-FILE as a virtio disk; the options say the boot order
+# and what a reboot does. Console, log and QX_PID_NAME as qx_boot's.
+qx_boot_virtio() {
+	local name=$1 mac=$2 disk=$3
+	shift 3
+	printf '\xf8\x03' >"$NX_TMP/sercon-port"
+	: >"$NX_TMP/$name.serial"
+	ip netns exec "$NX_CLI" qemu-system-x86_64 -accel tcg -m 384 -nographic "$@" \
+		-netdev "tap,id=n0,ifname=$NX_TAP,script=no,downscript=no" \
+		-device "virtio-net-pci,netdev=n0,mac=$mac" \
+		-fw_cfg "name=etc/sercon-port,file=$NX_TMP/sercon-port" \
+		-drive "file=$disk,format=raw,if=virtio" \
+		-serial "file:$NX_TMP/$name.serial" -monitor none -display none \
 		>"$NX_TMP/$name-qemu.log" 2>&1 </dev/null &
 	eval "QX_PID_$name=$!"
 	nx_track $!

@@ -25,8 +25,10 @@
 #include <cmocka.h>
 
 #include "disk_io.h"
+#include "fill_random.h"
 #include "image_job.h"
 #include "image_store.h"
+#include "tmpdir.h"
 
 #define CHUNK (64U * 1024)
 #define N_CHUNKS 40U
@@ -41,18 +43,6 @@ static unsigned int three = 3;
 static char store_dir[128];
 static struct image_store *st;
 static uint64_t rng = 0x6a09e667f3bcc908ULL;
-
-static void fill_random(uint8_t *p, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		rng ^= rng << 13;
-		rng ^= rng >> 7;
-		rng ^= rng << 17;
-		p[i] = rng;
-	}
-}
 
 static void path_in(char *buf, size_t len, const char *dir, const char *name)
 {
@@ -94,7 +84,7 @@ static uint8_t *make_source(const char *path)
 	size_t i;
 	int fd;
 
-	fill_random(d, 6 * CHUNK);
+	fill_random(&rng, d, 6 * CHUNK);
 	memset(d + 446, 0, 64);
 	d[446] = 0x80;
 	d[446 + 4] = 0x83;
@@ -102,7 +92,7 @@ static uint8_t *make_source(const char *path)
 	d[511] = 0xaa;
 	for (i = 22 * CHUNK; i < 30 * CHUNK; i++)
 		d[i] = "a disk of the xboot tests\n"[i % 26];
-	fill_random(d + 34 * CHUNK, SRC_SIZE - 34 * CHUNK);
+	fill_random(&rng, d + 34 * CHUNK, SRC_SIZE - 34 * CHUNK);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	assert_true(fd >= 0);
 	assert_int_equal(ftruncate(fd, SRC_SIZE), 0);
@@ -918,7 +908,7 @@ static void test_disk_io(void **state)
 
 	path_in(path, sizeof(path), tmpdir, "disk");
 	data = malloc(3 * CHUNK + 100);
-	fill_random(data, 3 * CHUNK + 100);
+	fill_random(&rng, data, 3 * CHUNK + 100);
 	write_file(path, data, 3 * CHUNK + 100);
 
 	assert_int_equal(disk_open(&d, path, 0, 0), -EINVAL);
@@ -978,7 +968,7 @@ static int setup(void **state)
 {
 	struct image_err e;
 
-	if (!mkdtemp(tmpdir))
+	if (tmpdir_make(tmpdir))
 		return -1;
 	path_in(store_dir, sizeof(store_dir), tmpdir, "store");
 	return image_store_open(&st, store_dir, &e);
@@ -986,11 +976,8 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[256];
-
 	image_store_close(st);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	return system(cmd) ? -1 : 0;
+	return tmpdir_remove(tmpdir);
 }
 
 int main(void)

@@ -19,6 +19,7 @@
 #include "image_store.h"
 #include "xboot/agent.h"
 #include "log.h"
+#include "tmpdir.h"
 
 static char tmpdir[] = "/tmp/xboot-test-config.XXXXXX";
 
@@ -549,15 +550,12 @@ static void test_class_names(void **state)
 static int setup(void **state)
 {
 	log_level = LOG_LVL_ERR;
-	return mkdtemp(tmpdir) ? 0 : -1;
+	return tmpdir_make(tmpdir);
 }
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tmpdir_remove(tmpdir);
 }
 
 int main(void)

@@ -21,7 +21,9 @@
 #include <openssl/evp.h>
 #include <zstd.h>
 
+#include "fill_random.h"
 #include "image_fmt.h"
+#include "tmpdir.h"
 
 #define CHUNK (64U * 1024)
 
@@ -30,32 +32,20 @@ static int dirfd_;
 
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
 
-static void fill_random(uint8_t *p, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		rng ^= rng << 13;
-		rng ^= rng >> 7;
-		rng ^= rng << 17;
-		p[i] = rng;
-	}
-}
-
 /* Chunk 0: an MBR and random bytes; 1: zeros; 2: text; 3: random; 4 short. */
 static uint8_t *sample_disk(size_t *size)
 {
 	size_t n = 4 * CHUNK + 1000, i;
 	uint8_t *d = calloc(1, n);
 
-	fill_random(d, CHUNK);
+	fill_random(&rng, d, CHUNK);
 	memset(d + 446, 0, 64);
 	d[446 + 4] = 0x83;
 	d[510] = 0x55;
 	d[511] = 0xaa;
 	for (i = 0; i < CHUNK; i++)
 		d[2 * CHUNK + i] = "xboot image text "[i % 17];
-	fill_random(d + 3 * CHUNK, CHUNK + 1000);
+	fill_random(&rng, d + 3 * CHUNK, CHUNK + 1000);
 	*size = n;
 	return d;
 }
@@ -168,7 +158,7 @@ static void test_roundtrip(void **state)
 
 	/* sizes around chunk boundaries, with a zero region in the middle */
 	for (k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
-		fill_random(disk, sizes[k]);
+		fill_random(&rng, disk, sizes[k]);
 		if (sizes[k] > CHUNK + 100)
 			memset(disk + 100, 0, CHUNK + 100);
 		write_image(disk, sizes[k], CHUNK, 1);
@@ -184,9 +174,9 @@ static void test_roundtrip_threads_and_sizes(void **state)
 
 	(void)state;
 	disk = calloc(1, size);
-	fill_random(disk, 1U << 20);
+	fill_random(&rng, disk, 1U << 20);
 	memset(disk, 'a', 512 * 1024); /* compressible */
-	fill_random(disk + 2 * (1U << 20) + 7, 4097);
+	fill_random(&rng, disk + 2 * (1U << 20) + 7, 4097);
 	write_image(disk, size, 1U << 20, 4);
 	check_disk(disk, size, 1U << 20);
 	write_image(disk, size, 0, 2); /* default 4 MiB: one short chunk */
@@ -226,7 +216,7 @@ static void test_put_frame_and_skips(void **state)
 
 	(void)state;
 	disk = calloc(1, size);
-	fill_random(disk + 2 * CHUNK, CHUNK);
+	fill_random(&rng, disk + 2 * CHUNK, CHUNK);
 	comp = malloc(ZSTD_compressBound(CHUNK) * 2);
 	sample_meta(&meta, size);
 	assert_int_equal(image_writer_open(&w, dirfd_, &meta, CHUNK, 1, 1, &e),
@@ -357,7 +347,7 @@ static void test_writer_write_error(void **state)
 	assert_true(fd >= 0);
 	sample_meta(&meta, 2 * CHUNK);
 	assert_int_equal(image_writer_open(&w, fd, &meta, CHUNK, 1, 1, &e), 0);
-	fill_random(buf, sizeof(buf));
+	fill_random(&rng, buf, sizeof(buf));
 	assert_int_equal(image_writer_put(w, 0, buf, CHUNK, &e), -ENOSPC);
 	assert_non_null(strstr(e.msg, "chunk 0: write data"));
 	assert_int_equal(image_writer_put(w, 1, buf, CHUNK, &e), -ENOSPC);
@@ -863,7 +853,7 @@ static void test_verify_image_hash(void **state)
 static int setup(void **state)
 {
 	(void)state;
-	if (!mkdtemp(tmpdir))
+	if (tmpdir_make(tmpdir))
 		return -1;
 	dirfd_ = open(tmpdir, O_RDONLY | O_DIRECTORY);
 	return dirfd_ < 0 ? -1 : 0;
@@ -871,12 +861,9 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
 	close(dirfd_);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-	return system(cmd) ? -1 : 0;
+	return tmpdir_remove(tmpdir);
 }
 
 int main(void)

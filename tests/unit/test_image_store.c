@@ -20,7 +20,9 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "fill_random.h"
 #include "image_store.h"
+#include "tmpdir.h"
 
 #define CHUNK (64U * 1024)
 
@@ -30,18 +32,6 @@ static char raw_path[160];
 static struct image_store *st;
 static uint64_t rng = 0x243f6a8885a308d3ULL;
 
-static void fill_random(uint8_t *p, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		rng ^= rng << 13;
-		rng ^= rng >> 7;
-		rng ^= rng << 17;
-		p[i] = rng;
-	}
-}
-
 /* A raw disk file: random, a zero region of whole chunks, a short end. */
 static size_t make_raw(const char *path)
 {
@@ -49,8 +39,8 @@ static size_t make_raw(const char *path)
 	uint8_t *d = calloc(1, size);
 	FILE *f;
 
-	fill_random(d, 2 * CHUNK + 10);
-	fill_random(d + 5 * CHUNK, CHUNK + 777);
+	fill_random(&rng, d, 2 * CHUNK + 10);
+	fill_random(&rng, d + 5 * CHUNK, CHUNK + 777);
 	f = fopen(path, "w");
 	assert_non_null(f);
 	assert_int_equal(fwrite(d, 1, size, f), size);
@@ -102,7 +92,7 @@ static void put_some(struct image_store_tx *tx, int n)
 	int i;
 
 	for (i = 0; i < n; i++) {
-		fill_random(buf, sizeof(buf));
+		fill_random(&rng, buf, sizeof(buf));
 		assert_int_equal(image_writer_put(w, i, buf, CHUNK, &e), 0);
 	}
 }
@@ -309,7 +299,7 @@ static int setup(void **state)
 	struct image_err e;
 
 	(void)state;
-	if (!mkdtemp(tmpdir))
+	if (tmpdir_make(tmpdir))
 		return -1;
 	snprintf(store_dir, sizeof(store_dir), "%s/images", tmpdir);
 	snprintf(raw_path, sizeof(raw_path), "%s/disk.raw", tmpdir);
@@ -318,12 +308,9 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[160];
-
 	(void)state;
 	image_store_close(st);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-	return system(cmd) ? -1 : 0;
+	return tmpdir_remove(tmpdir);
 }
 
 int main(void)

@@ -24,6 +24,7 @@
 #include "log.h"
 #include "machines.h"
 #include "store.h"
+#include "tmpdir.h"
 
 static char tmpdir[] = "/tmp/xboot-test-machines.XXXXXX";
 
@@ -863,15 +864,12 @@ static void test_migration(void **state)
 static int setup(void **state)
 {
 	log_level = LOG_LVL_ERR - 1;
-	return mkdtemp(tmpdir) ? 0 : -1;
+	return tmpdir_make(tmpdir);
 }
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tmpdir_remove(tmpdir);
 }
 
 int main(void)

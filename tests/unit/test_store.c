@@ -19,6 +19,7 @@
 
 #include "log.h"
 #include "store.h"
+#include "tmpdir.h"
 
 static char tmpdir[] = "/tmp/xboot-test-store.XXXXXX";
 
@@ -230,15 +231,12 @@ static void test_bad_dir(void **state)
 static int setup(void **state)
 {
 	log_level = LOG_LVL_ERR - 1; /* the refusals are expected */
-	return mkdtemp(tmpdir) ? 0 : -1;
+	return tmpdir_make(tmpdir);
 }
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tmpdir_remove(tmpdir);
 }
 
 int main(void)

@@ -23,6 +23,7 @@
 #include "config.h"
 #include "log.h"
 #include "tls.h"
+#include "tmpdir.h"
 
 static char tmpdir[] = "/tmp/xboot-test-tls.XXXXXX";
 static struct tls_paths paths;
@@ -245,7 +246,7 @@ static int setup(void **state)
 	struct config cfg;
 
 	log_level = LOG_LVL_ERR - 1; /* the refusals below are expected */
-	if (!mkdtemp(tmpdir))
+	if (tmpdir_make(tmpdir))
 		return -1;
 	config_init(&cfg);
 	snprintf(cfg.state_dir, sizeof(cfg.state_dir), "%s", tmpdir);
@@ -256,10 +257,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tmpdir_remove(tmpdir);
 }
 
 int main(void)

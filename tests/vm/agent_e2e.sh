@@ -26,31 +26,15 @@ set -u
 . "$(dirname "$0")/../lib/agent.sh"
 
 MAC=52:54:00:e2:e0:01
-# The iPXE ROM qemu gives virtio-net by default (Debian's ipxe-qemu). It is
-# left to qemu: with an explicit romfile= (this one or pxe-virtio.rom)
-# SeaBIOS never offers the NIC as a boot device.
-ROM=$QX_ROM_DIR/efi-virtio.rom
 BE=$XBOOT_TOP/build/bootenv
 DISK_BYTES=$((64 * 1024 * 1024))
 BOOT_TIMEOUT=${XBT_BOOT_TIMEOUT:-180}
 
-command -v qemu-system-x86_64 >/dev/null 2>&1 || nx_skip "no qemu-system-x86_64 (package qemu-system-x86)"
-[ -r "$ROM" ] || nx_skip "no iPXE virtio ROM $ROM (package ipxe-qemu)"
-[ -c /dev/net/tun ] || nx_skip "no /dev/net/tun (TUN/TAP) in this kernel"
+qx_require_virtio
 for c in perl cpio; do nx_require_cmd $c; done
 ag_require
 
-# build/bootenv with the agent in it, as `make bootenv` leaves it; rebuilt
-# when it has no agent or something it is made of is newer.
-if [ ! -r "$BE/initrd.img" ] || [ ! -r "$BE/vmlinuz" ] ||
-	grep -q '^agent none' "$BE/manifest" 2>/dev/null ||
-	[ -n "$(find "$XBOOT_AGENT" "$XBOOT_TOP/bootenv" "$XBOOT_TOP/scripts/mkbootenv" \
-		-newer "$BE/initrd.img" 2>/dev/null)" ]; then
-	echo "building $BE (scripts/mkbootenv)"
-	"$XBOOT_TOP/scripts/mkbootenv" "$BE" || nx_fail "scripts/mkbootenv failed"
-fi
-grep -q '^agent /usr/bin/xboot-agent ' "$BE/manifest" ||
-	nx_fail "$BE/manifest lists no agent: $(grep '^agent' "$BE/manifest")"
+ag_bootenv "$BE"
 kver=$(awk '$1 == "kernel" { print $3 }' "$BE/manifest")
 
 nx_init age
@@ -58,61 +42,17 @@ nx_pair
 nx_bridge
 nx_tap
 
-http=$NX_TMP/http
-mkdir -p "$http/boot/default"
-cp "$BE/vmlinuz" "$BE/initrd.img" "$http/boot/default/"
 truncate -s $DISK_BYTES "$NX_TMP/disk.img"
-
-# The built-in script, plus a serial console and panic= for the test.
-cat >"$NX_TMP/boot.ipxe.tmpl" <<'EOF2'
-#!ipxe
-echo xboot: mac ${mac} ip ${ip} profile ${profile}
-kernel ${server}/boot/${profile}/vmlinuz initrd=initrd.img console=ttyS0 panic=5 xboot.server=${server} xboot.mac=${mac} xboot.enrol=${enrol} xboot.agent_port=${agent_port} xboot.ca=${ca_url} || goto failed
-initrd ${server}/boot/${profile}/initrd.img || goto failed
-boot || goto failed
-:failed
-echo XBOOT-BOOT-FAILED
-poweroff
-EOF2
-
-ag_xbootd xdp=auto router=$NX_SRV_IP boot-file=bios,undionly.kpxe \
-	boot-file=ipxe,http://$NX_SRV_IP:$AG_HTTP_PORT/boot.ipxe \
-	ipxe-script="$NX_TMP/boot.ipxe.tmpl" ipv6-ra=pxe-clients
+ag_xbootd_pxe "$BE"
 
 # Every phase of the machine, from its first DHCP packet on.
 ag_watch "$NX_TMP/watch.json"
-printf '\xf8\x03' >"$NX_TMP/sercon-port"
-: >"$NX_TMP/pc.serial"
 nx_log "qemu (SeaBIOS + iPXE, virtio NIC $MAC, virtio disk $DISK_BYTES bytes) boots from the network"
-ip netns exec "$NX_CLI" qemu-system-x86_64 -accel tcg -m 384 -nographic -no-reboot -boot n \
-	-netdev "tap,id=n0,ifname=$NX_TAP,script=no,downscript=no" \
-	-device "virtio-net-pci,netdev=n0,mac=$MAC" \
-	-fw_cfg "name=etc/sercon-port,file=$NX_TMP/sercon-port" \
-	-drive "file=$NX_TMP/disk.img,format=raw,if=virtio" \
-	-serial "file:$NX_TMP/pc.serial" -monitor none -display none \
-	>"$NX_TMP/pc-qemu.log" 2>&1 </dev/null &
-QX_PID_pc=$!
-nx_track $QX_PID_pc
+qx_boot_virtio pc $MAC "$NX_TMP/disk.img" -no-reboot -boot n
 t0=$SECONDS
-
-# show_console: the console's tail and xbootd's, for a failure.
-show_console() {
-	qx_console pc | tail -n 40 | sed 's/^/    console: /'
-	tail -n 20 "$NX_TMP/xbootd.log" | sed 's/^/    xbootd: /'
-}
-registered() {
-	kill -0 $QX_PID_pc 2>/dev/null || return 0 # stop waiting: it is gone
-	ag_connected $MAC
-}
-ag_wait $BOOT_TIMEOUT registered
-if ! ag_connected $MAC; then
-	show_console
-	kill -0 $QX_PID_pc 2>/dev/null || nx_fail "qemu exited before the agent registered (see the console)"
-	nx_fail "expected $MAC connected within ${BOOT_TIMEOUT}s of power-on, saw: $(ag_machine $MAC "print('phase', d.get('phase'), 'connected', d.get('connected'))" || echo 'no such machine')"
-fi
+ag_wait_registered pc $MAC $BOOT_TIMEOUT
 nx_log "ok: $MAC registered $((SECONDS - t0)) s after power-on"
-inventory_done() { [ "$(ag_machine $MAC "print(bool(inv(d).get('disks')))")" = True ]; }
-ag_wait 20 inventory_done || { show_console; nx_fail "expected $MAC's inventory with disks within 20 s of connecting, saw none"; }
+ag_wait_inventory pc $MAC
 ag_summary $MAC
 
 nx_check test "$(ag_machine $MAC "print([n.get('mac','').lower() for n in inv(d).get('nics') or []])")" = "['$MAC']" -- \
@@ -135,7 +75,7 @@ nx_check eval '[ "$(sed -n 2p "$NX_TMP/run.out" | tr -d " ")" -gt 100 ] 2>/dev/n
 
 # --- poweroff, for real -----------------------------------------------------
 jp=$(ag_job_add $MAC poweroff)
-qx_wait_exit pc 60 || { show_console; nx_fail "poweroff job $jp: expected qemu to exit by itself within 60 s, it still runs (job $(ag_job $jp state))"; }
+qx_wait_exit pc 60 || { ag_show_console pc; nx_fail "poweroff job $jp: expected qemu to exit by itself within 60 s, it still runs (job $(ag_job $jp state))"; }
 nx_log "ok: qemu exited by itself $((SECONDS - t0)) s after power-on"
 ag_job_wait $jp 'done|failed|timed-out|cancelled' 10
 nx_check test "$(ag_job $jp state)" = done -- "poweroff job $jp is done (is $(ag_job $jp state))"

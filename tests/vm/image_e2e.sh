@@ -33,9 +33,6 @@ set -u
 . "$(dirname "$0")/../lib/agent.sh"
 
 MAC=52:54:00:e2:e6:01
-# The iPXE ROM qemu gives virtio-net by default (see agent_e2e.sh: with an
-# explicit romfile= SeaBIOS does not offer the NIC as a boot device).
-ROM=$QX_ROM_DIR/efi-virtio.rom
 BE=$XBOOT_TOP/build/bootenv
 MKDISK=$XBOOT_TOP/tests/lib/mkbootdisk.sh
 IMAGE=bootdisk
@@ -44,9 +41,7 @@ DISK_BYTES=$((64 * 1024 * 1024))
 BOOT_TIMEOUT=${XBT_BOOT_TIMEOUT:-180}
 PATH=$PATH:/usr/sbin:/sbin
 
-command -v qemu-system-x86_64 >/dev/null 2>&1 || nx_skip "no qemu-system-x86_64 (package qemu-system-x86)"
-[ -r "$ROM" ] || nx_skip "no iPXE virtio ROM $ROM (package ipxe-qemu)"
-[ -c /dev/net/tun ] || nx_skip "no /dev/net/tun (TUN/TAP) in this kernel"
+qx_require_virtio
 command -v syslinux >/dev/null 2>&1 || nx_skip "no syslinux (package syslinux)"
 command -v mcopy >/dev/null 2>&1 || nx_skip "no mcopy (package mtools)"
 command -v mkfs.fat >/dev/null 2>&1 || nx_skip "no mkfs.fat (package dosfstools)"
@@ -54,25 +49,13 @@ command -v mkfs.fat >/dev/null 2>&1 || nx_skip "no mkfs.fat (package dosfstools)
 for c in perl cpio cmp sha256sum busybox; do nx_require_cmd $c; done
 ag_require
 
-# build/bootenv with the agent in it, as agent_e2e.sh does.
-if [ ! -r "$BE/initrd.img" ] || [ ! -r "$BE/vmlinuz" ] ||
-	grep -q '^agent none' "$BE/manifest" 2>/dev/null ||
-	[ -n "$(find "$XBOOT_AGENT" "$XBOOT_TOP/bootenv" "$XBOOT_TOP/scripts/mkbootenv" \
-		-newer "$BE/initrd.img" 2>/dev/null)" ]; then
-	echo "building $BE (scripts/mkbootenv)"
-	"$XBOOT_TOP/scripts/mkbootenv" "$BE" || nx_fail "scripts/mkbootenv failed"
-fi
-grep -q '^agent /usr/bin/xboot-agent ' "$BE/manifest" ||
-	nx_fail "$BE/manifest lists no agent: $(grep '^agent' "$BE/manifest")"
+ag_bootenv "$BE"
 
 nx_init ime
 nx_pair
 nx_bridge
 nx_tap
 
-http=$NX_TMP/http
-mkdir -p "$http/boot/default"
-cp "$BE/vmlinuz" "$BE/initrd.img" "$http/boot/default/"
 
 # --- the image ---------------------------------------------------------------
 MARKER=XBOOT-DISK-BOOTED-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
@@ -81,21 +64,7 @@ bash "$MKDISK" "$SRC" "$MARKER" $IMAGE_MIB || nx_fail "tests/lib/mkbootdisk.sh f
 SRC_BYTES=$(stat -c %s "$SRC")
 SRC_SUM=$(sha256sum "$SRC" | cut -d' ' -f1)
 
-# The built-in script, plus a serial console and panic= for the test.
-cat >"$NX_TMP/boot.ipxe.tmpl" <<'EOF2'
-#!ipxe
-echo xboot: mac ${mac} ip ${ip} profile ${profile}
-kernel ${server}/boot/${profile}/vmlinuz initrd=initrd.img console=ttyS0 panic=5 xboot.server=${server} xboot.mac=${mac} xboot.enrol=${enrol} xboot.agent_port=${agent_port} xboot.ca=${ca_url} || goto failed
-initrd ${server}/boot/${profile}/initrd.img || goto failed
-boot || goto failed
-:failed
-echo XBOOT-BOOT-FAILED
-poweroff
-EOF2
-
-ag_xbootd xdp=auto router=$NX_SRV_IP boot-file=bios,undionly.kpxe \
-	boot-file=ipxe,http://$NX_SRV_IP:$AG_HTTP_PORT/boot.ipxe \
-	ipxe-script="$NX_TMP/boot.ipxe.tmpl" ipv6-ra=pxe-clients
+ag_xbootd_pxe "$BE"
 
 nx_ctl image import "$SRC" $IMAGE >"$NX_TMP/import.out" 2>&1 || {
 	sed 's/^/    /' "$NX_TMP/import.out"
@@ -112,40 +81,15 @@ nx_check test "$listed" = "$SRC_BYTES" -- "$IMAGE is listed, $SRC_BYTES bytes (l
 # --- the VM: disk first, then network ------------------------------------------
 truncate -s $DISK_BYTES "$NX_TMP/disk.img"
 ag_watch "$NX_TMP/watch.json"
-printf '\xf8\x03' >"$NX_TMP/sercon-port"
-: >"$NX_TMP/pc.serial"
 # No -no-reboot: the reboot job must reset the machine, not end qemu. The
 # disk boot's initramfs powers off, which does end it.
 nx_log "qemu (SeaBIOS, -boot order=cn, virtio NIC $MAC, blank virtio disk $DISK_BYTES bytes)"
-ip netns exec "$NX_CLI" qemu-system-x86_64 -accel tcg -m 384 -nographic -boot order=cn \
-	-netdev "tap,id=n0,ifname=$NX_TAP,script=no,downscript=no" \
-	-device "virtio-net-pci,netdev=n0,mac=$MAC" \
-	-fw_cfg "name=etc/sercon-port,file=$NX_TMP/sercon-port" \
-	-drive "file=$NX_TMP/disk.img,format=raw,if=virtio" \
-	-serial "file:$NX_TMP/pc.serial" -monitor none -display none \
-	>"$NX_TMP/pc-qemu.log" 2>&1 </dev/null &
-QX_PID_pc=$!
-nx_track $QX_PID_pc
+qx_boot_virtio pc $MAC "$NX_TMP/disk.img" -boot order=cn
 t0=$SECONDS
-
-show_console() {
-	qx_console pc | tail -n 40 | sed 's/^/    console: /'
-	tail -n 20 "$NX_TMP/xbootd.log" | sed 's/^/    xbootd: /'
-}
-registered() {
-	kill -0 $QX_PID_pc 2>/dev/null || return 0 # stop waiting: it is gone
-	ag_connected $MAC
-}
-ag_wait $BOOT_TIMEOUT registered
-if ! ag_connected $MAC; then
-	show_console
-	kill -0 $QX_PID_pc 2>/dev/null || nx_fail "qemu exited before the agent registered (see the console)"
-	nx_fail "expected $MAC connected within ${BOOT_TIMEOUT}s of power-on (the blank disk should fall through to the NIC), saw: $(ag_machine $MAC "print('phase', d.get('phase'), 'connected', d.get('connected'))" || echo 'no such machine')"
-fi
+ag_wait_registered pc $MAC $BOOT_TIMEOUT "the blank disk should fall through to the NIC"
 nx_log "ok: the blank disk fell through to PXE; $MAC registered $((SECONDS - t0)) s after power-on"
 nx_check eval '! grep -q "$MARKER" "$NX_TMP/pc.serial"' -- "the marker is not on the console before the deploy"
-inventory_done() { [ "$(ag_machine $MAC "print(bool(inv(d).get('disks')))")" = True ]; }
-ag_wait 20 inventory_done || { show_console; nx_fail "expected $MAC's inventory with disks within 20 s of connecting, saw none"; }
+ag_wait_inventory pc $MAC
 
 # The target: the inventory's disk as large as the VM's disk file.
 target=$(ag_machine $MAC "
@@ -188,11 +132,11 @@ nx_check grep -q '^deploy: done' "$NX_TMP/deploy.out" -- "the job's output has '
 t2=$SECONDS
 jr=$(ag_job_add $MAC reboot)
 qx_wait pc "^$MARKER\$" 120 || {
-	show_console
+	ag_show_console pc
 	nx_fail "expected $MARKER on the console within 120 s of the reboot job $jr ($(ag_job $jr state))"
 }
 nx_log "ok: the VM booted the deployed disk: $MARKER on its console $((SECONDS - t2)) s after the reboot job"
-qx_wait_exit pc 30 || { show_console; nx_fail "expected qemu to exit when the disk's initramfs powered off (30 s)"; }
+qx_wait_exit pc 30 || { ag_show_console pc; nx_fail "expected qemu to exit when the disk's initramfs powered off (30 s)"; }
 ag_job_wait $jr 'done|failed|timed-out|cancelled' 10
 nx_check test "$(ag_job $jr state)" = "done" -- "reboot job $jr is done (is $(ag_job $jr state))"
 nx_check eval 'qx_console pc | grep -q "^Booting from Hard Disk"' -- "SeaBIOS booted from the hard disk"

@@ -18,6 +18,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "fd_io.h"
 #include "http_get.h"
 
 #define HTTP_HEAD_MAX 16384
@@ -192,22 +193,6 @@ static int send_all(int fd, const char *p, size_t len, uint64_t deadline)
 	return 0;
 }
 
-static int write_all(int fd, const char *p, size_t len)
-{
-	ssize_t n;
-
-	while (len) {
-		n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= n;
-	}
-	return 0;
-}
-
 /* Reads into buf until the deadline: bytes, 0 at EOF, or -errno. */
 static ssize_t recv_some(int fd, char *buf, size_t len, uint64_t deadline)
 {
@@ -266,7 +251,7 @@ static ssize_t read_body(int sock, int fd, const char *first, size_t nfirst,
 
 	if (cl >= 0 && nfirst > (uint64_t)cl)
 		nfirst = cl;
-	err = write_all(fd, first, nfirst);
+	err = write_full(fd, first, nfirst);
 	total = nfirst;
 	while (!err && (cl < 0 || total < (uint64_t)cl)) {
 		n = recv_some(sock, buf, sizeof(buf), deadline);
@@ -279,7 +264,7 @@ static ssize_t read_body(int sock, int fd, const char *first, size_t nfirst,
 			break;
 		if (cl >= 0 && total + n > (uint64_t)cl)
 			n = cl - total;
-		err = write_all(fd, buf, n);
+		err = write_full(fd, buf, n);
 		total += n;
 	}
 	if (err) {

@@ -25,29 +25,20 @@
 #include <linux/kexec.h>
 
 #include "agent_log.h"
+#include "hex.h"
 #include "http_get.h"
 #include "image_http.h"
 #include "image_job.h"
 #include "jobs.h"
+#include "job_names.h"
+#include "units.h"
 
 #define JOBS_FBUF_LEN (128U << 10)
 #define JOBS_READ_BUDGET 32 /* output chunks per tick, so ACKs get read */
 
-static const char *const type_names[] = {
-	[XBA_JOB_RUN] = "run",
-	[XBA_JOB_REBOOT] = "reboot",
-	[XBA_JOB_POWEROFF] = "poweroff",
-	[XBA_JOB_KEXEC] = "kexec",
-	[XBA_JOB_IMAGE_DEPLOY] = "image-deploy",
-	[XBA_JOB_IMAGE_CAPTURE] = "image-capture",
-};
-
 const char *jobs_type_name(uint16_t type)
 {
-	if (type < sizeof(type_names) / sizeof(type_names[0]) &&
-	    type_names[type])
-		return type_names[type];
-	return "unknown";
+	return xba_job_type_name(type);
 }
 
 int jobs_init(struct jobs *j, struct sess *s, bool power_real)
@@ -679,18 +670,6 @@ static void job_output_line(struct jobs *j, const char *fmt, ...)
 		j->img_out_off += n;
 }
 
-static void human(char *buf, size_t size, double v)
-{
-	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	unsigned int i = 0;
-
-	while (v >= 1024 && i < 4) {
-		v /= 1024;
-		i++;
-	}
-	snprintf(buf, size, i ? "%.1f %s" : "%.0f %s", v, unit[i]);
-}
-
 static void img_progress(struct image_run *r, bool force, uint64_t now)
 {
 	struct image_progress p;
@@ -705,9 +684,9 @@ static void img_progress(struct image_run *r, bool force, uint64_t now)
 		image_capture_progress(r->cap, &p);
 	else
 		return;
-	human(done, sizeof(done), p.bytes);
-	human(total, sizeof(total), p.total);
-	human(rate, sizeof(rate), p.rate);
+	human_bytes(done, sizeof(done), p.bytes);
+	human_bytes(total, sizeof(total), p.total);
+	human_bytes(rate, sizeof(rate), p.rate);
 	job_output_line(r->j, "%s: %u%% %s/%s %s/s%s",
 			r->deploy ? "deploy" : "capture",
 			p.total ? (unsigned int)(p.bytes * 100 / p.total) : 100,
@@ -1068,7 +1047,6 @@ static int img_request_capture(struct image_run *r, uint64_t now)
 {
 	struct image_capture_result res;
 	char hdr[64], hex[2 * XBI_SHA256_LEN + 1], what[32];
-	unsigned int i;
 
 	if (!r->started) {
 		snprintf(r->body, sizeof(r->body),
@@ -1090,8 +1068,7 @@ static int img_request_capture(struct image_run *r, uint64_t now)
 	if (!r->finished)
 		return 0;
 	image_capture_result(r->cap, &res);
-	for (i = 0; i < XBI_SHA256_LEN; i++)
-		sprintf(hex + 2 * i, "%02x", res.sha256[i]);
+	hex_encode(hex, res.sha256, XBI_SHA256_LEN);
 	snprintf(r->body, sizeof(r->body),
 		 "{\"size\": %llu, \"sha256\": \"%s\", \"ptable\": \"%s\"}",
 		 (unsigned long long)res.size, hex,
@@ -1317,7 +1294,7 @@ static int img_engine(struct jobs *j, struct image_run *r, uint64_t now)
 		char total[32];
 
 		image_deploy_progress(r->dep, &p);
-		human(total, sizeof(total), p.total);
+		human_bytes(total, sizeof(total), p.total);
 		job_output_line(j, "deploy: done, %s, %u chunks (%u holes), "
 				"verified, in %.1f s", total, p.n_chunks,
 				p.holes, (double)(now - r->start_ms) / 1000);

@@ -10,42 +10,7 @@
 #include <string.h>
 
 #include "agent_proto.h"
-
-/* --- byte order --------------------------------------------------------- */
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) << 32 | get32(p + 4);
-}
-
-static void set16(uint8_t *p, uint16_t v)
-{
-	p[0] = v >> 8;
-	p[1] = v;
-}
-
-static void set32(uint8_t *p, uint32_t v)
-{
-	set16(p, v >> 16);
-	set16(p + 2, v);
-}
-
-static void set64(uint8_t *p, uint64_t v)
-{
-	set32(p, v >> 32);
-	set32(p + 4, v);
-}
+#include "be.h"
 
 /* --- encoding ----------------------------------------------------------- */
 
@@ -59,12 +24,12 @@ void agent_msg_init(struct agent_msg *m, void *buf, size_t cap, uint8_t type,
 		m->err = -EMSGSIZE;
 		return;
 	}
-	set32(m->buf, XBA_MAGIC);
+	put_be32(m->buf, XBA_MAGIC);
 	m->buf[4] = XBA_VERSION_MIN;
 	m->buf[5] = type;
-	set16(m->buf + 6, flags);
-	set32(m->buf + 8, 0);
-	set32(m->buf + 12, seq);
+	put_be16(m->buf + 6, flags);
+	put_be32(m->buf + 8, 0);
+	put_be32(m->buf + 12, seq);
 	m->len = XBA_HDR_LEN;
 }
 
@@ -79,8 +44,8 @@ static int put_attr(struct agent_msg *m, uint16_t type, const void *val,
 	if (len > XBA_ATTR_VALUE_MAX || need > m->cap - m->len)
 		return m->err = -EMSGSIZE;
 	p = m->buf + m->len;
-	set16(p, type);
-	set16(p + 2, XBA_ATTR_HDR_LEN + len);
+	put_be16(p, type);
+	put_be16(p + 2, XBA_ATTR_HDR_LEN + len);
 	if (len)
 		memcpy(p + XBA_ATTR_HDR_LEN, val, len);
 	memset(p + XBA_ATTR_HDR_LEN + len, 0, need - XBA_ATTR_HDR_LEN - len);
@@ -97,7 +62,7 @@ int agent_put_u16(struct agent_msg *m, uint16_t type, uint16_t v)
 {
 	uint8_t b[2];
 
-	set16(b, v);
+	put_be16(b, v);
 	return put_attr(m, type, b, sizeof(b));
 }
 
@@ -105,7 +70,7 @@ int agent_put_u32(struct agent_msg *m, uint16_t type, uint32_t v)
 {
 	uint8_t b[4];
 
-	set32(b, v);
+	put_be32(b, v);
 	return put_attr(m, type, b, sizeof(b));
 }
 
@@ -113,7 +78,7 @@ int agent_put_u64(struct agent_msg *m, uint16_t type, uint64_t v)
 {
 	uint8_t b[8];
 
-	set64(b, v);
+	put_be64(b, v);
 	return put_attr(m, type, b, sizeof(b));
 }
 
@@ -150,7 +115,7 @@ int agent_nest_end(struct agent_msg *m)
 	len = m->len - start;
 	if (len > 0xffff)
 		return m->err = -EMSGSIZE;
-	set16(m->buf + start + 2, len);
+	put_be16(m->buf + start + 2, len);
 	return 0;
 }
 
@@ -160,7 +125,7 @@ ssize_t agent_msg_finish(struct agent_msg *m)
 		m->err = -EINVAL;
 	if (m->err)
 		return m->err;
-	set32(m->buf + 8, m->len - XBA_HDR_LEN);
+	put_be32(m->buf + 8, m->len - XBA_HDR_LEN);
 	return m->len;
 }
 
@@ -324,7 +289,7 @@ const char *agent_refused_name(unsigned int reason)
 
 static size_t attr_len(const uint8_t *a)
 {
-	return get16(a + 2) - XBA_ATTR_HDR_LEN;
+	return get_be16(a + 2) - XBA_ATTR_HDR_LEN;
 }
 
 static const uint8_t *attr_val(const uint8_t *a)
@@ -397,8 +362,8 @@ static int attrs_parse(struct agent_frame *f, const uint8_t *p, size_t len,
 	while (len) {
 		if (len < XBA_ATTR_HDR_LEN)
 			return fail(f, -EBADMSG, "truncated attribute header");
-		t = get16(p);
-		alen = get16(p + 2);
+		t = get_be16(p);
+		alen = get_be16(p + 2);
 		if (alen < XBA_ATTR_HDR_LEN)
 			return fail(f, -EBADMSG, "attribute shorter than its header");
 		if (alen > len)
@@ -447,10 +412,10 @@ static const uint8_t *iter_next(struct attr_iter *it)
 
 	while (it->rem) {
 		a = it->p;
-		step = XBA_ALIGN(get16(a + 2));
+		step = XBA_ALIGN(get_be16(a + 2));
 		it->p += step;
 		it->rem -= step;
-		if (get16(a) == it->type)
+		if (get_be16(a) == it->type)
 			return a;
 	}
 	return NULL;
@@ -467,13 +432,13 @@ static int header_parse(const uint8_t *b, size_t len, struct agent_frame *f)
 		return fail(f, -EPROTO, "bad magic");
 	if (len < XBA_HDR_LEN)
 		return -EAGAIN;
-	if (get32(b) != XBA_MAGIC)
+	if (get_be32(b) != XBA_MAGIC)
 		return fail(f, -EPROTO, "bad magic");
 	f->version = b[4];
 	f->type = b[5];
-	f->flags = get16(b + 6);
-	body_len = get32(b + 8);
-	f->seq = get32(b + 12);
+	f->flags = get_be16(b + 6);
+	body_len = get_be32(b + 8);
+	f->seq = get_be32(b + 12);
 	if (f->version < XBA_VERSION_MIN || f->version > XBA_VERSION_MAX)
 		return fail(f, -EPROTONOSUPPORT, "unsupported protocol version");
 	if (f->type > XBA_MSG_MAX || !msg_desc[f->type].name)
@@ -528,17 +493,17 @@ static uint8_t a_u8(struct agent_frame *f, int t)
 
 static uint16_t a_u16(struct agent_frame *f, int t)
 {
-	return f->attr[t] ? get16(attr_val(f->attr[t])) : 0;
+	return f->attr[t] ? get_be16(attr_val(f->attr[t])) : 0;
 }
 
 static uint32_t a_u32(struct agent_frame *f, int t)
 {
-	return f->attr[t] ? get32(attr_val(f->attr[t])) : 0;
+	return f->attr[t] ? get_be32(attr_val(f->attr[t])) : 0;
 }
 
 static uint64_t a_u64(struct agent_frame *f, int t)
 {
-	return f->attr[t] ? get64(attr_val(f->attr[t])) : 0;
+	return f->attr[t] ? get_be64(attr_val(f->attr[t])) : 0;
 }
 
 /* Copies a validated string (the policy max fits dst) or leaves "". */
@@ -668,7 +633,7 @@ static int nic_parse(struct agent_frame *f, const uint8_t *a,
 	memcpy(nic->mac, attr_val(tb[XBA_NIC_A_MAC]), XBA_MAC_LEN);
 	copy_str(nic->name, tb[XBA_NIC_A_NAME]);
 	if (tb[XBA_NIC_A_SPEED_MBPS])
-		nic->speed_mbps = get32(attr_val(tb[XBA_NIC_A_SPEED_MBPS]));
+		nic->speed_mbps = get_be32(attr_val(tb[XBA_NIC_A_SPEED_MBPS]));
 	return 0;
 }
 
@@ -683,7 +648,7 @@ static int disk_parse(struct agent_frame *f, const uint8_t *a,
 	if (err)
 		return err;
 	copy_str(d->name, tb[XBA_DISK_A_NAME]);
-	d->size = get64(attr_val(tb[XBA_DISK_A_SIZE]));
+	d->size = get_be64(attr_val(tb[XBA_DISK_A_SIZE]));
 	copy_str(d->model, tb[XBA_DISK_A_MODEL]);
 	copy_str(d->serial, tb[XBA_DISK_A_SERIAL]);
 	d->rotational = -1;

@@ -23,6 +23,8 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 
+#include "be.h"
+#include "fd_io.h"
 #include "image_fmt.h"
 
 int image_fail(struct image_err *e, int err, const char *fmt, ...)
@@ -35,40 +37,6 @@ int image_fail(struct image_err *e, int err, const char *fmt, ...)
 		va_end(ap);
 	}
 	return err;
-}
-
-static uint16_t get_be16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t get_be64(const uint8_t *p)
-{
-	return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
-}
-
-static void put_be16(uint8_t *p, uint16_t v)
-{
-	p[0] = v >> 8;
-	p[1] = v;
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	put_be16(p, v >> 16);
-	put_be16(p + 2, v);
-}
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	put_be32(p, v >> 32);
-	put_be32(p + 4, v);
 }
 
 static void sha256(const void *p, size_t len, uint8_t *md)
@@ -675,23 +643,6 @@ static void writer_holes_to(struct image_writer *w, uint32_t index)
 		EVP_DigestUpdate(w->image_sha, w->zeros,
 				 writer_chunk_len(w, w->next));
 	}
-}
-
-static int write_full(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-	ssize_t n;
-
-	while (len) {
-		n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= n;
-	}
-	return 0;
 }
 
 static int writer_check_index(struct image_writer *w, uint64_t index,

@@ -18,10 +18,12 @@
 #include <time.h>
 #include <json-c/json.h>
 
+#include "hex.h"
 #include "image_store.h"
 #include "image_xfer.h"
 #include "log.h"
 #include "machines.h"
+#include "units.h"
 
 struct xfer {
 	struct xfer *next;
@@ -186,18 +188,6 @@ unsigned int image_xfer_captures(const struct image_xfer *x)
 
 /* --- progress ------------------------------------------------------------ */
 
-static void human(char *buf, size_t size, double v)
-{
-	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	unsigned int i = 0;
-
-	while (v >= 1024 && i < 4) {
-		v /= 1024;
-		i++;
-	}
-	snprintf(buf, size, i ? "%.1f %s" : "%.0f %s", v, unit[i]);
-}
-
 /* "job 12 image-deploy web: 1.2 GiB of 4.0 GiB, 110.5 MiB/s, ETA 25 s" */
 static void progress_report(struct image_xfer *x, struct xfer *t, bool force)
 {
@@ -213,10 +203,10 @@ static void progress_report(struct image_xfer *x, struct xfer *t, bool force)
 	t->reported_done = t->done;
 	secs = (now.tv_sec - t->started.tv_sec) +
 	       (now.tv_nsec - t->started.tv_nsec) / 1e9;
-	human(done, sizeof(done), t->done);
-	human(total, sizeof(total), t->total);
+	human_bytes(done, sizeof(done), t->done);
+	human_bytes(total, sizeof(total), t->total);
 	bps = secs > 0 ? t->done / secs : 0;
-	human(rate, sizeof(rate), bps);
+	human_bytes(rate, sizeof(rate), bps);
 	if (bps >= 1 && t->done < t->total)
 		snprintf(eta, sizeof(eta), ", ETA %.0f s",
 			 (t->total - t->done) / bps);
@@ -576,18 +566,9 @@ static int ptable_from_name(const char *s)
 
 static int hex32(const char *s, uint8_t out[XBI_SHA256_LEN])
 {
-	unsigned int i, b;
-
 	if (strlen(s) != 2 * XBI_SHA256_LEN)
 		return -EINVAL;
-	for (i = 0; i < XBI_SHA256_LEN; i++) {
-		if (!strchr("0123456789abcdefABCDEF", s[2 * i]) ||
-		    !strchr("0123456789abcdefABCDEF", s[2 * i + 1]) ||
-		    sscanf(s + 2 * i, "%2x", &b) != 1)
-			return -EINVAL;
-		out[i] = b;
-	}
-	return 0;
+	return hex_decode(out, s, XBI_SHA256_LEN);
 }
 
 struct finish_claim {
@@ -659,10 +640,8 @@ static void finish_reply(struct xfer *t, const struct image_manifest *m,
 			 struct image_xfer_reply *r)
 {
 	char hex[2 * XBI_SHA256_LEN + 1];
-	int i;
 
-	for (i = 0; i < XBI_SHA256_LEN; i++)
-		snprintf(hex + 2 * i, 3, "%02x", m->sha256[i]);
+	hex_encode(hex, m->sha256, XBI_SHA256_LEN);
 	reply(r, 201,
 	      "{\"name\":\"%s\",\"size\":%llu,\"sha256\":\"%s\",\"chunks\":%u,"
 	      "\"holes\":%u,\"data_size\":%llu}",

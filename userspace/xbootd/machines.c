@@ -25,6 +25,8 @@
 #include <openssl/evp.h>
 #include <sqlite3.h>
 
+#include "hex.h"
+#include "job_names.h"
 #include "log.h"
 #include "machines.h"
 #include "store.h"
@@ -221,15 +223,6 @@ static const char *const state_names[__JOB_STATE_MAX] = {
 	[JOB_TIMED_OUT] = "timed-out",	[JOB_CANCELLED] = "cancelled",
 };
 
-static const char *const type_names[__XBA_JOB_LAST] = {
-	[XBA_JOB_RUN] = "run",
-	[XBA_JOB_REBOOT] = "reboot",
-	[XBA_JOB_POWEROFF] = "poweroff",
-	[XBA_JOB_KEXEC] = "kexec",
-	[XBA_JOB_IMAGE_DEPLOY] = "image-deploy",
-	[XBA_JOB_IMAGE_CAPTURE] = "image-capture",
-};
-
 static const char *name_of(const char *const *names, int n, int v)
 {
 	if (v < 0 || v >= n || !names[v])
@@ -269,12 +262,12 @@ const char *job_state_name(int state)
 
 const char *job_type_name(int type)
 {
-	return name_of(type_names, __XBA_JOB_LAST, type);
+	return xba_job_type_name(type);
 }
 
 int job_type_from_name(const char *name)
 {
-	return name_find(type_names, __XBA_JOB_LAST, name);
+	return xba_job_type_from_name(name);
 }
 
 int job_type_default_step(int type)
@@ -1829,12 +1822,10 @@ static struct json_object *ip_json(sqlite3_stmt *s, int i)
 static struct json_object *hex_json(const uint8_t *p, int len)
 {
 	char text[2 * 64 + 1];
-	int i;
 
 	if (!p || len <= 0 || len > 64)
 		return NULL;
-	for (i = 0; i < len; i++)
-		snprintf(text + 2 * i, 3, "%02x", p[i]);
+	hex_encode(text, p, len);
 	return json_object_new_string(text);
 }
 
