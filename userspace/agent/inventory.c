@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hex.h"
 #include "inventory.h"
 #include "log.h"
 
@@ -577,16 +578,6 @@ static void dmi_collect(int rootfd, struct agent_inventory *inv)
 		    sizeof(inv->serial));
 }
 
-static int hex_val(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower((unsigned char)c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" to 16 bytes. */
 static int parse_uuid(const char *s, uint8_t uuid[XBA_UUID_LEN])
 {
@@ -600,8 +591,8 @@ static int parse_uuid(const char *s, uint8_t uuid[XBA_UUID_LEN])
 				return -EINVAL;
 			s++;
 		}
-		hi = hex_val(s[0]);
-		lo = hex_val(s[1]);
+		hi = hex_digit(s[0]);
+		lo = hex_digit(s[1]);
 		if (hi < 0 || lo < 0)
 			return -EINVAL;
 		uuid[i] = hi << 4 | lo;

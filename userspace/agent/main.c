@@ -28,6 +28,7 @@
 #include <netinet/in.h>
 
 #include "agent_log.h"
+#include "hex.h"
 #include "http_get.h"
 #include "inventory.h"
 #include "jobs.h"
@@ -265,17 +266,6 @@ static ssize_t read_small(const char *path, char *buf, size_t len)
 	return total;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* The token file: XBA_TOKEN_LEN bytes in hex and a newline. 0, -errno. */
 static int token_load(const char *path, uint8_t token[XBA_TOKEN_LEN])
 {
@@ -290,11 +280,11 @@ static int token_load(const char *path, uint8_t token[XBA_TOKEN_LEN])
 	if (n != 2 * XBA_TOKEN_LEN)
 		err = -EINVAL;
 	for (i = 0; !err && i < XBA_TOKEN_LEN; i++) {
-		if (hexval(buf[2 * i]) < 0 || hexval(buf[2 * i + 1]) < 0)
+		if (hex_digit(buf[2 * i]) < 0 || hex_digit(buf[2 * i + 1]) < 0)
 			err = -EINVAL;
 		else
-			token[i] = hexval(buf[2 * i]) << 4 |
-				   hexval(buf[2 * i + 1]);
+			token[i] = hex_digit(buf[2 * i]) << 4 |
+				   hex_digit(buf[2 * i + 1]);
 	}
 	explicit_bzero(buf, sizeof(buf));
 	return err;
@@ -304,10 +294,9 @@ static int token_load(const char *path, uint8_t token[XBA_TOKEN_LEN])
 static int token_store(const char *path, const uint8_t token[XBA_TOKEN_LEN])
 {
 	char tmp[PATH_MAX], buf[2 * XBA_TOKEN_LEN + 1];
-	int fd, i, err = 0;
+	int fd, err = 0;
 
-	for (i = 0; i < XBA_TOKEN_LEN; i++)
-		snprintf(buf + 2 * i, 3, "%02x", token[i]);
+	hex_encode(buf, token, XBA_TOKEN_LEN);
 	buf[2 * XBA_TOKEN_LEN] = '\n';
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

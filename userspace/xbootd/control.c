@@ -26,6 +26,7 @@
 
 #include "agent_srv.h"
 #include "control.h"
+#include "hex.h"
 #include "http.h"
 #include "image_store.h"
 #include "image_xfer.h"
@@ -250,14 +251,6 @@ int control_parse_request(const char *buf, size_t len,
 	return 200;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c |= 0x20;
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 int control_query_get(const char *query, const char *key, char *out,
 		      size_t size)
 {
@@ -276,9 +269,9 @@ int control_query_get(const char *query, const char *key, char *out,
 		if (n + 1 >= size)
 			return -ENAMETOOLONG;
 		if (*v == '%') {
-			if (hexval(v[1]) < 0 || hexval(v[2]) < 0)
+			if (hex_digit(v[1]) < 0 || hex_digit(v[2]) < 0)
 				return -EINVAL;
-			out[n++] = hexval(v[1]) << 4 | hexval(v[2]);
+			out[n++] = hex_digit(v[1]) << 4 | hex_digit(v[2]);
 			v += 2;
 		} else {
 			out[n++] = *v == '+' ? ' ' : *v;
@@ -575,8 +568,8 @@ static int parse_mac(const char *s, uint8_t mac[6])
 		return -EINVAL;
 	for (i = 0; i < 6; i++) {
 		p = s + i * step;
-		hi = hexval(p[0]);
-		lo = hexval(p[1]);
+		hi = hex_digit(p[0]);
+		lo = hex_digit(p[1]);
 		if (hi < 0 || lo < 0)
 			return -EINVAL;
 		if (step == 3 && i < 5 && p[2] != s[2])
@@ -983,11 +976,8 @@ static void route_jobs(struct xbootd *d, const struct control_request *req,
 static struct json_object *hex_json(const uint8_t *p, size_t n)
 {
 	char hex[2 * XBI_SHA256_LEN + 1];
-	size_t i;
 
-	for (i = 0; i < n && i < XBI_SHA256_LEN; i++)
-		snprintf(hex + 2 * i, 3, "%02x", p[i]);
-	hex[2 * i] = '\0';
+	hex_encode(hex, p, n < XBI_SHA256_LEN ? n : XBI_SHA256_LEN);
 	return json_object_new_string(hex);
 }
 

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "hex.h"
 #include "http_parse.h"
 
 /* RFC 9110 tchar: the characters of a method or a header name. */
@@ -26,17 +27,6 @@ static bool is_tchar(char c)
 static bool is_ctl(unsigned char c)
 {
 	return c < 0x20 || c == 0x7f;
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /* The end of the line at p (past its LF), the line's length without CR LF
@@ -80,8 +70,8 @@ int http_decode_path(const char *src, size_t len, char *dst, size_t dstsz)
 		if (c == '%') {
 			if (i + 2 >= len)
 				return -EINVAL;
-			hi = hexval(src[i + 1]);
-			lo = hexval(src[i + 2]);
+			hi = hex_digit(src[i + 1]);
+			lo = hex_digit(src[i + 2]);
 			if (hi < 0 || lo < 0)
 				return -EINVAL;
 			c = hi << 4 | lo;
