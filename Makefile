@@ -7,6 +7,7 @@
 #   make bench-dhcp    DHCP benchmark against dnsmasq and Kea
 #   make bench-tftp    TFTP/HTTP benchmark against tftpd-hpa, dnsmasq, atftpd, nginx
 #   make bench-kmod    TFTP in the 6.1 VM: kfunc vs map vs userspace block source
+#   make bench-image   image capture/deploy (1 and 8 at once) against zstd | socat
 #   make fuzz          long fuzzing campaigns (FUZZ_SECONDS per target)
 #   make SANITIZE=1    userspace with ASan + UBSan
 #   make V=1           show commands
@@ -75,7 +76,7 @@ PROGS := $(B)/xbootd $(B)/xbootctl $(B)/xboot-agent
 BENCH_TOOL_SRC := $(wildcard bench/*_load.c)
 BENCH_TOOLS := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_TOOL_SRC))
 
-.PHONY: all userspace bpf kmod kmod-btf tests fuzz-build test demo bench-dhcp bench-tftp bench-kmod bench-tools fuzz bootenv \
+.PHONY: all userspace bpf kmod kmod-btf tests fuzz-build test demo bench-dhcp bench-tftp bench-kmod bench-image bench-tools fuzz bootenv \
 	check clean setup format
 .DEFAULT_GOAL := all
 # Keep intermediate objects (test .o files, BPF objects) between runs.
@@ -279,6 +280,11 @@ bench-kmod:
 	$(Q)scripts/setup
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)bench/kmod.sh
+
+bench-image:
+	$(Q)scripts/setup
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)bench/image.sh
 
 # --- boot environment (issue 5) -------------------------------------------
 # Debian's 6.1 kernel and an initramfs of busybox, NIC/disk modules, /init
