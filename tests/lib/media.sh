@@ -11,15 +11,18 @@
 #   mx_fsck_fat FILE [OFFSET]        fsck.fat -n (a partition: OFFSET bytes)
 #   mx_boot NAME bios|uefi DRIVE-ARGS...   qemu, console in NAME.serial
 #   mx_wait_log REGEX SECONDS        0 once xbootd's log matches
+#   expect_script NAME MAC WHAT      NAME's iPXE fetched MAC's script
+#   expect_agent NAME MAC IP SECONDS   then MAC's agent registered from IP
 #
 # What "reached xbootd" means per path:
 #   BIOS (iPXE from the medium): GET /boot/MAC.ipxe, the machine's script
 #   UEFI (GRUB -> the boot environment): GET /xboot/ca.pem, the boot
 #        environment's /init fetching the CA its agent pins
-# The UEFI boots (usb, iso) go on until the agent's session is up; so do
-# the floppy's (BIOS), through xbootd's built-in script and build/bootenv
-# served from HTTP-ROOT/boot/default, until `xbootctl machine MAC` shows
-# the agent connected. The BIOS boots of usb and iso stop at the script.
+# Every boot goes on until the agent's session is up: the UEFI ones (usb,
+# iso) with the boot environment on the medium, the BIOS ones through
+# xbootd's built-in script and build/bootenv served from
+# HTTP-ROOT/boot/default, until `xbootctl machine MAC` shows the agent
+# connected.
 
 . "$(dirname "${BASH_SOURCE[0]}")/netns.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/qemu.sh"
@@ -136,4 +139,67 @@ mx_expect() {
 	qx_stop "$name"
 	nx_log "ok: $what ($((SECONDS - start)) s)"
 	grep -E -- "$re" "$NX_TMP/xbootd.log" | head -n 3 | sed 's/^/    xbootd: /'
+}
+
+# --- from the iPXE script to the agent (the tests also source agent.sh) ---
+# expect_script NAME MAC WHAT: wait for xbootd's log to show NAME's iPXE
+# fetching MAC's script; the VM goes on (to the boot environment).
+# MARK: xbootd's log up to here, for expect_agent to look past.
+expect_script() {
+	local start=$SECONDS
+	MARK=$(ag_log_mark)
+	mx_wait_log "http: GET /boot/$2\\.ipxe" $TIMEOUT || {
+		qx_stop "$1"
+		qx_console "$1" | tail -n 30 | sed 's/^/    console: /'
+		tail -n 20 "$NX_TMP/xbootd.log" | sed 's/^/    xbootd: /'
+		nx_fail "$3: xbootd saw no GET /boot/$2.ipxe within ${TIMEOUT}s"
+	}
+	nx_log "ok: $3 ($((SECONDS - start)) s)"
+}
+
+# registered NAME MAC: the agent of MAC is connected, or NAME's qemu is
+# gone (nothing more to wait for).
+registered() {
+	local pid
+	eval "pid=\$QX_PID_$1"
+	kill -0 "$pid" 2>/dev/null || return 0
+	ag_connected "$2"
+}
+
+# inv_nics MAC: the MACs of the NICs in MAC's inventory; has_nic MAC NIC.
+inv_nics() {
+	ag_machine "$1" "print(' '.join(n.get('mac', '').lower()
+		for n in inv(d).get('nics') or []))"
+}
+has_nic() { grep -qw -- "$2" <<<"$(inv_nics "$1")"; }
+
+# expect_agent NAME MAC IP SECONDS: wait for MAC's agent to be connected
+# (`xbootctl --json machine MAC`), from IP, with MAC in its inventory;
+# then stop the VM.
+expect_agent() {
+	local name=$1 mac=$2 ip=$3 secs=$4 start=$SECONDS peer f seen
+	ag_wait "$secs" registered "$name" "$mac"
+	if ! ag_connected "$mac"; then
+		qx_stop "$name"
+		qx_console "$name" | tail -n 30 | sed 's/^/    console: /'
+		grep -v ' control: ' "$NX_TMP/xbootd.log" | tail -n 20 |
+			sed 's/^/    xbootd: /'
+		seen=$(ag_machine "$mac" "print('phase', d.get('phase'),
+			'connected', d.get('connected'))" || echo 'no such machine')
+		nx_fail "$name: expected $mac's agent connected within ${secs}s" \
+			"of its script, saw: $seen"
+	fi
+	nx_log "ok: $name: the boot environment's agent registered as $mac" \
+		"($((SECONDS - start)) s)"
+	for f in boot/default/vmlinuz boot/default/initrd.img xboot/ca.pem; do
+		nx_check eval "ag_log_since $MARK | grep -qF 'http: GET /$f'" -- \
+			"$name: the machine fetched /$f from xbootd"
+	done
+	peer=$(ag_machine "$mac" "print(d.get('peer'))")
+	nx_check test "$peer" = "$ip" -- "$name: the agent connected from $ip (saw $peer)"
+	ag_wait 20 has_nic "$mac" "$mac"
+	nx_check has_nic "$mac" "$mac" -- \
+		"$name: its inventory lists the NIC $mac (saw: $(inv_nics "$mac"))"
+	qx_stop "$name"
+	ag_summary "$mac"
 }

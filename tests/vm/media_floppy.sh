@@ -29,68 +29,6 @@ ctl_make() {
 	[ "${PIPESTATUS[0]}" = 0 ] || nx_fail "xbootctl media create --type $type failed"
 }
 
-# expect_script NAME MAC WHAT: wait for xbootd's log to show NAME's iPXE
-# fetching MAC's script; the VM goes on (to the boot environment).
-# MARK: xbootd's log up to here, for expect_agent to look past.
-expect_script() {
-	local start=$SECONDS
-	MARK=$(ag_log_mark)
-	mx_wait_log "http: GET /boot/$2\\.ipxe" $TIMEOUT || {
-		qx_stop "$1"
-		qx_console "$1" | tail -n 30 | sed 's/^/    console: /'
-		tail -n 20 "$NX_TMP/xbootd.log" | sed 's/^/    xbootd: /'
-		nx_fail "$3: xbootd saw no GET /boot/$2.ipxe within ${TIMEOUT}s"
-	}
-	nx_log "ok: $3 ($((SECONDS - start)) s)"
-}
-
-# registered NAME MAC: the agent of MAC is connected, or NAME's qemu is
-# gone (nothing more to wait for).
-registered() {
-	local pid
-	eval "pid=\$QX_PID_$1"
-	kill -0 "$pid" 2>/dev/null || return 0
-	ag_connected "$2"
-}
-
-# inv_nics MAC: the MACs of the NICs in MAC's inventory; has_nic MAC NIC.
-inv_nics() {
-	ag_machine "$1" "print(' '.join(n.get('mac', '').lower()
-		for n in inv(d).get('nics') or []))"
-}
-has_nic() { grep -qw -- "$2" <<<"$(inv_nics "$1")"; }
-
-# expect_agent NAME MAC IP SECONDS: wait for MAC's agent to be connected
-# (`xbootctl --json machine MAC`), from IP, with MAC in its inventory;
-# then stop the VM.
-expect_agent() {
-	local name=$1 mac=$2 ip=$3 secs=$4 start=$SECONDS peer f seen
-	ag_wait "$secs" registered "$name" "$mac"
-	if ! ag_connected "$mac"; then
-		qx_stop "$name"
-		qx_console "$name" | tail -n 30 | sed 's/^/    console: /'
-		grep -v ' control: ' "$NX_TMP/xbootd.log" | tail -n 20 |
-			sed 's/^/    xbootd: /'
-		seen=$(ag_machine "$mac" "print('phase', d.get('phase'),
-			'connected', d.get('connected'))" || echo 'no such machine')
-		nx_fail "$name: expected $mac's agent connected within ${secs}s" \
-			"of its script, saw: $seen"
-	fi
-	nx_log "ok: $name: the boot environment's agent registered as $mac" \
-		"($((SECONDS - start)) s)"
-	for f in boot/default/vmlinuz boot/default/initrd.img xboot/ca.pem; do
-		nx_check eval "ag_log_since $MARK | grep -qF 'http: GET /$f'" -- \
-			"$name: the machine fetched /$f from xbootd"
-	done
-	peer=$(ag_machine "$mac" "print(d.get('peer'))")
-	nx_check test "$peer" = "$ip" -- "$name: the agent connected from $ip (saw $peer)"
-	ag_wait 20 has_nic "$mac" "$mac"
-	nx_check has_nic "$mac" "$mac" -- \
-		"$name: its inventory lists the NIC $mac (saw: $(inv_nics "$mac"))"
-	qx_stop "$name"
-	ag_summary "$mac"
-}
-
 MAC=52:54:00:f1:00:01
 STATIC=10.77.2.50
 TIMEOUT=${XBT_BOOT_TIMEOUT:-120}

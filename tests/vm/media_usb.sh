@@ -3,7 +3,10 @@
 # partition of type 0xef (the ESP). qemu boots it as a USB stick (xHCI
 # usb-storage) with a NIC that has no option ROM:
 #   1. SeaBIOS: SYSLINUX -> ipxe.lkrn and the medium's script, which asks
-#      xbootd for an address and fetches GET /boot/MAC.ipxe
+#      xbootd for an address and fetches GET /boot/MAC.ipxe; xbootd's
+#      built-in script then boots build/bootenv from HTTP-ROOT/boot/default
+#      with a fresh enrolment credential, and the agent registers from the
+#      lease's address with the stick's NIC in its inventory
 #   2. OVMF: EFI/BOOT/BOOTX64.EFI (GRUB) boots the boot environment carried
 #      on the stick with a static address (--ip, --gateway) and an
 #      enrolment credential; its /init fetches the CA its agent pins (GET
@@ -11,19 +14,23 @@
 # The partition must pass fsck.fat -n; the MBR must hold what we wrote.
 set -u
 . "$(dirname "$0")/../lib/media.sh"
+. "$(dirname "$0")/../lib/agent.sh"
 
 MAC=52:54:00:f2:00:01
 STATIC=10.77.2.60
 TIMEOUT=${XBT_BOOT_TIMEOUT:-120}
 EFI_TIMEOUT=${XBT_EFI_BOOT_TIMEOUT:-300}
+AGENT_TIMEOUT=${XBT_AGENT_TIMEOUT:-150}
 
 mx_require uefi
+ag_require
 nx_init musb
 mx_bootenv
 nx_pair
 nx_bridge
 nx_tap
-mkdir -p "$NX_TMP/http"
+mkdir -p "$NX_TMP/http/boot/default"
+cp "$MX_KERNEL" "$MX_INITRD" "$NX_TMP/http/boot/default/"
 mx_xbootd
 
 img=$NX_TMP/usb.img
@@ -42,8 +49,13 @@ stick=(-device qemu-xhci -drive "if=none,id=stick,format=raw,snapshot=on,file=$i
 	-device usb-storage,drive=stick,bootindex=1)
 
 mx_boot bios bios $MAC "${stick[@]}"
-mx_expect bios "http: GET /boot/$MAC\\.ipxe" $TIMEOUT \
-	"SeaBIOS: the stick's iPXE fetched the machine's script"
+expect_script bios $MAC "SeaBIOS: the stick's iPXE fetched the machine's script"
+lease=$(nx_ctl --json leases | ag_json "
+for l in d.get('leases') or []:
+    if (l.get('mac') or '').lower() == '$MAC':
+        print(l.get('ip'))")
+nx_check test -n "$lease" -- "the machine holds a lease from xbootd ($lease)"
+expect_agent bios $MAC "$lease" $AGENT_TIMEOUT
 
 # UEFI with a static address and an enrolment credential: no DHCP; the
 # boot environment fetches the CA from xbootd and its agent registers.
@@ -56,11 +68,12 @@ mx_make usb "$img2" --server $NX_SRV_IP --kernel "$MX_KERNEL" --initrd "$MX_INIT
 nx_check mx_fsck_fat "$img2" 1048576 -- "fsck.fat -n passes on the partition (static)"
 stick=(-device qemu-xhci -drive "if=none,id=stick,format=raw,snapshot=on,file=$img2"
 	-device usb-storage,drive=stick,bootindex=1)
+MARK=$(ag_log_mark)
 mx_boot uefi uefi $mac2 "${stick[@]}"
 mx_expect uefi "agent $STATIC:[0-9]+ \\($mac2\\): session [0-9a-f]+ up" $EFI_TIMEOUT \
 	"OVMF: the stick's boot environment registered its agent from $STATIC"
-log_has() { grep -Eq -- "$1" "$NX_TMP/xbootd.log"; }
-nx_check log_has "http: GET /xboot/ca\\.pem" -- "it fetched the CA from xbootd"
+nx_check eval "ag_log_since $MARK | grep -qF 'http: GET /xboot/ca.pem'" -- \
+	"it fetched the CA from xbootd"
 nx_check eval "! nx_ctl leases | grep -qi '$mac2'" -- "the static machine took no lease"
 nx_log "console (OVMF, GRUB, Linux):"
 qx_console uefi | grep -E 'xboot|Kernel command line' | head -n 10 | sed 's/^/    /'
