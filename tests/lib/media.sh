@@ -11,6 +11,7 @@
 #   mx_fsck_fat FILE [OFFSET]        fsck.fat -n (a partition: OFFSET bytes)
 #   mx_boot NAME bios|uefi DRIVE-ARGS...   qemu, console in NAME.serial
 #   mx_wait_log REGEX SECONDS        0 once xbootd's log matches
+#   mx_lease MAC                     the address xbootd leased to MAC
 #   expect_script NAME MAC WHAT      NAME's iPXE fetched MAC's script
 #   expect_agent NAME MAC IP SECONDS   then MAC's agent registered from IP
 #
@@ -142,6 +143,15 @@ mx_expect() {
 }
 
 # --- from the iPXE script to the agent (the tests also source agent.sh) ---
+
+# mx_lease MAC: the address xbootd leased to MAC, or nothing.
+mx_lease() {
+	nx_ctl --json leases | ag_json "
+for l in d.get('leases') or []:
+    if (l.get('mac') or '').lower() == '$1':
+        print(l.get('ip'))"
+}
+
 # expect_script NAME MAC WHAT: wait for xbootd's log to show NAME's iPXE
 # fetching MAC's script; the VM goes on (to the boot environment).
 # MARK: xbootd's log up to here, for expect_agent to look past.

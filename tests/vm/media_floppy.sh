@@ -54,10 +54,7 @@ nx_check eval "MTOOLS_SKIP_CHECK=1 minfo -i '$img' | grep -q 'banner:\"SYSLINUX\
 
 mx_boot dhcp bios $MAC -drive "if=floppy,format=raw,file=$img" -boot a
 expect_script dhcp $MAC "DHCP: the floppy's iPXE fetched the machine's script"
-lease=$(nx_ctl --json leases | ag_json "
-for l in d.get('leases') or []:
-    if (l.get('mac') or '').lower() == '$MAC':
-        print(l.get('ip'))")
+lease=$(mx_lease $MAC)
 nx_check test -n "$lease" -- "the machine holds a lease from xbootd ($lease)"
 expect_agent dhcp $MAC "$lease" $AGENT_TIMEOUT
 

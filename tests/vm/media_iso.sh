@@ -52,10 +52,7 @@ nx_check eval "MTOOLS_SKIP_CHECK=1 mdir -i '$NX_TMP/efi.img' ::/EFI/BOOT/BOOTX64
 
 mx_boot bios bios $MAC -cdrom "$iso" -boot d
 expect_script bios $MAC "SeaBIOS: the disc's iPXE fetched the machine's script"
-lease=$(nx_ctl --json leases | ag_json "
-for l in d.get('leases') or []:
-    if (l.get('mac') or '').lower() == '$MAC':
-        print(l.get('ip'))")
+lease=$(mx_lease $MAC)
 nx_check test -n "$lease" -- "the machine holds a lease from xbootd ($lease)"
 expect_agent bios $MAC "$lease" $AGENT_TIMEOUT
 

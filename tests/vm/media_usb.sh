@@ -50,10 +50,7 @@ stick=(-device qemu-xhci -drive "if=none,id=stick,format=raw,snapshot=on,file=$i
 
 mx_boot bios bios $MAC "${stick[@]}"
 expect_script bios $MAC "SeaBIOS: the stick's iPXE fetched the machine's script"
-lease=$(nx_ctl --json leases | ag_json "
-for l in d.get('leases') or []:
-    if (l.get('mac') or '').lower() == '$MAC':
-        print(l.get('ip'))")
+lease=$(mx_lease $MAC)
 nx_check test -n "$lease" -- "the machine holds a lease from xbootd ($lease)"
 expect_agent bios $MAC "$lease" $AGENT_TIMEOUT
 
